@@ -1,0 +1,1 @@
+"""Recommender pipeline logic: plain functions called by the thin DVC stages in ``src.stages``."""

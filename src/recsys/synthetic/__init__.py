@@ -1,0 +1,78 @@
+"""Synthetic Yandex Music files: the real schema and statistics, with a known ground truth.
+
+``generate_dataset`` writes tracks.parquet, catalog_names.parquet and
+interactions.parquet exactly as the real files are typed, plus ``ground_truth/``,
+the generator's preference model, which the evaluation uses as an oracle ceiling.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .catalog import build_catalog, raw_tables
+from .listening import build_users, iter_events
+from .preferences import GroundTruth
+
+INTERACTIONS_SCHEMA = pa.schema([
+    ("user_id", pa.int32()), ("track_id", pa.int32()), ("track_seq", pa.int16()), ("started_at", pa.timestamp("ns")),
+])
+GROUND_TRUTH_DIR = "ground_truth"
+
+
+def generate_dataset(out_dir: Path, scale: float, seed: int, chunk_users: int, logger: logging.Logger) -> dict:
+    """Write the three raw files and the ground truth into ``out_dir``; return summary counts."""
+    rng = np.random.default_rng(seed)
+    catalog = build_catalog(rng, scale)
+    raw = raw_tables(rng, catalog)
+    pq.write_table(raw.tracks, out_dir / "tracks.parquet", compression="zstd")
+    pq.write_table(pa.Table.from_pandas(raw.catalog_names, preserve_index=False), out_dir / "catalog_names.parquet",
+                   compression="zstd")
+    logger.info("catalog: %d tracks, %d albums, %d artists", len(catalog.tracks), len(catalog.album_ids),
+                len(catalog.artist_ids))
+
+    users = build_users(rng, catalog, scale)
+    logger.info("users: %d, expected events: %d", len(users.table), int(users.table["n_events"].sum()))
+    n_events = 0
+    with pq.ParquetWriter(out_dir / "interactions.parquet", INTERACTIONS_SCHEMA, compression="zstd") as writer:
+        for chunk in iter_events(rng, users, catalog, chunk_users):
+            # the real file was concatenated from parts: its stored index is per-part, not unique
+            chunk.index = chunk["track_seq"].to_numpy() - 1
+            writer.write_table(pa.Table.from_pandas(chunk, schema=INTERACTIONS_SCHEMA, preserve_index=False))
+            n_events += len(chunk)
+            logger.info("events written: %d (%.0f%%)", n_events, 100 * n_events / users.table["n_events"].sum())
+    write_ground_truth(out_dir / GROUND_TRUTH_DIR, catalog, users)
+    return {"tracks": len(catalog.tracks), "users": len(users.table), "events": n_events}
+
+
+def write_ground_truth(folder: Path, catalog, users) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tracks = catalog.tracks.drop(columns=["album_idx"])
+    tracks.to_parquet(folder / "tracks.parquet", index=False)
+    users.table.drop(columns=["n_events", "join_day"]).to_parquet(folder / "users.parquet", index=False)
+    users.genres.to_parquet(folder / "user_genres.parquet", index=False)
+    users.artists.to_parquet(folder / "user_artists.parquet", index=False)
+    meta = {"n_genres": int(len(catalog.genre_ids)), "n_artists": int(len(catalog.artist_ids))}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def has_ground_truth(raw_dir: Path) -> bool:
+    return (Path(raw_dir) / GROUND_TRUTH_DIR / "meta.json").exists()
+
+
+def load_ground_truth(raw_dir: Path) -> GroundTruth:
+    folder = Path(raw_dir) / GROUND_TRUTH_DIR
+    meta = json.loads((folder / "meta.json").read_text())
+    return GroundTruth(
+        tracks=pd.read_parquet(folder / "tracks.parquet"),
+        users=pd.read_parquet(folder / "users.parquet"),
+        user_genres=pd.read_parquet(folder / "user_genres.parquet"),
+        user_artists=pd.read_parquet(folder / "user_artists.parquet"),
+        n_genres=meta["n_genres"],
+        n_artists=meta["n_artists"],
+    )

@@ -1,0 +1,108 @@
+"""The generator's ground-truth preference model, shared by the generator and the oracle.
+
+A listen of user ``u`` on day ``d`` comes from one of three channels:
+
+* genre   (prob ``p_genre``): a genre from the user's drifting taste, then a track of
+  that genre in proportion to its current weight;
+* artist  (prob ``p_artist``): one of the user's favourite artists, then one of its tracks;
+* popular (prob ``p_popular``): any track in proportion to its current weight (the charts).
+
+A track's weight on a day is its base popularity, boosted for recent releases
+(rise then fade) and zero before release. So
+``P(t | u, d) = p_genre * taste_u(d)[g_t] * w_t(d) / W_g(d)
+              + p_artist * fav_u[a_t] * w_t(d) / W_a(d) + p_popular * w_t(d) / W(d)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+CHANNELS = ("p_genre", "p_artist", "p_popular")
+DAYS_IN_YEAR = 365
+YEAR_START = np.datetime64("2022-01-01", "D")
+
+
+def release_boost(age_days: np.ndarray, peak_days: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """Gamma-shaped hype of a new release: rises to ``height`` at ``peak_days``, then fades."""
+    x = (np.maximum(age_days, 0) + 1.0) / peak_days
+    return height * x * np.exp(1.0 - x)
+
+
+def track_weights(tracks: pd.DataFrame, day: int) -> np.ndarray:
+    """Sampling weight of every track on ``day`` (0 = 2022-01-01); float64 for exact cumulative sums."""
+    release = tracks["release_day"].to_numpy()
+    age = day - release
+    boost = release_boost(age, tracks["peak_days"].to_numpy(), tracks["boost"].to_numpy())
+    weight = tracks["base_weight"].to_numpy(np.float64) * (1.0 + np.where(release >= 0, boost, 0.0))
+    weight[age < 0] = 0.0
+    return weight
+
+
+def group_normalised(weights: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Weight of each track divided by the total weight of its group (genre or artist)."""
+    totals = np.bincount(groups, weights=weights, minlength=n_groups)
+    safe = np.where(totals > 0, totals, 1.0)
+    return weights / safe[groups]
+
+
+@dataclass
+class GroundTruth:
+    """Everything needed to score any (user, track, day) under the generator's model.
+
+    tracks: track_id, genre_idx, artist_idx, base_weight, release_day, peak_days, boost
+    users: user_id, p_genre, p_artist, p_popular
+    user_genres: user_id, genre_idx, weight_start, weight_end (taste drifts linearly over the year)
+    user_artists: user_id, artist_idx, weight
+    """
+
+    tracks: pd.DataFrame
+    users: pd.DataFrame
+    user_genres: pd.DataFrame
+    user_artists: pd.DataFrame
+    n_genres: int
+    n_artists: int
+
+
+def preference_matrix(truth: GroundTruth, user_ids: np.ndarray, day: int) -> np.ndarray:
+    """Dense (len(user_ids), n_tracks) matrix of P(track | user, day); columns follow ``truth.tracks``.
+
+    Built from three sparse products so a batch of users costs one pass over the tracks.
+    """
+    tracks = truth.tracks
+    n_tracks = len(tracks)
+    weights = track_weights(tracks, day)
+    genre = tracks["genre_idx"].to_numpy()
+    artist = tracks["artist_idx"].to_numpy()
+    cols = np.arange(n_tracks)
+    genre_tracks = sp.csr_matrix(
+        (group_normalised(weights, genre, truth.n_genres), (genre, cols)), shape=(truth.n_genres, n_tracks)
+    )
+    artist_tracks = sp.csr_matrix(
+        (group_normalised(weights, artist, truth.n_artists), (artist, cols)), shape=(truth.n_artists, n_tracks)
+    )
+    popular = weights / weights.sum()
+
+    users = truth.users.set_index("user_id").loc[user_ids]
+    row_of = pd.Series(np.arange(len(user_ids)), index=user_ids)
+    share = day / (DAYS_IN_YEAR - 1)
+
+    genres = truth.user_genres[truth.user_genres["user_id"].isin(user_ids)]
+    taste = (1.0 - share) * genres["weight_start"].to_numpy() + share * genres["weight_end"].to_numpy()
+    taste_matrix = sp.csr_matrix(
+        (taste * users["p_genre"].to_numpy()[row_of[genres["user_id"]].to_numpy()],
+         (row_of[genres["user_id"]].to_numpy(), genres["genre_idx"].to_numpy())),
+        shape=(len(user_ids), truth.n_genres),
+    )
+    artists = truth.user_artists[truth.user_artists["user_id"].isin(user_ids)]
+    fav_matrix = sp.csr_matrix(
+        (artists["weight"].to_numpy() * users["p_artist"].to_numpy()[row_of[artists["user_id"]].to_numpy()],
+         (row_of[artists["user_id"]].to_numpy(), artists["artist_idx"].to_numpy())),
+        shape=(len(user_ids), truth.n_artists),
+    )
+    scores = (taste_matrix @ genre_tracks).toarray()
+    scores += (fav_matrix @ artist_tracks).toarray()
+    scores += users["p_popular"].to_numpy()[:, None] * popular[None, :]
+    return scores

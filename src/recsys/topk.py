@@ -1,0 +1,267 @@
+"""Exact top-k inner-product search for ALS recommendations and similar tracks.
+
+Why not ``implicit``'s ``recommend`` / ``similar_items``: they allocate a fresh
+``batch x n_items`` score array per batch and partition all of it, which costs
+hours at 1.4M users x 0.9M items.  Here the work is split into cache-sized
+tiles (a few hundred queries x a few thousand items):
+
+* BLAS sgemm writes each tile's scores into a reused buffer (``np.matmul(out=)``);
+* a numba kernel scans the tile against each query's running k-th best score, so
+  almost every score costs one vectorised max per 16 values and no partition;
+* items are visited in order of decreasing norm, and a query stops as soon as
+  ``|q| * max remaining |v|`` (Cauchy-Schwarz, inflated by a float32 rounding
+  margin) cannot reach its k-th best score.  ALS item norms follow popularity, so
+  on real factors most queries stop early; on isotropic factors nothing is pruned
+  and the cost is the exhaustive sgemm plus the cheap scan;
+* worker threads (one per core, BLAS pinned to one thread each) take whole query
+  tiles, so results do not depend on scheduling and are deterministic.
+
+Results are exact: the same indices as brute force, ordered by score
+descending and, for equal scores, by item index ascending.  Only float32
+rounding of the dot products (sgemm blocking) can reorder near-equal scores.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+import time
+from typing import Callable
+
+import numba
+import numpy as np
+import scipy.sparse
+from threadpoolctl import threadpool_limits
+
+ProgressFn = Callable[[int, int], None]
+
+# A row of a score tile is first tested as a whole, then in chunks of this many values,
+# with a vectorised count of values >= the k-th best; only chunks that hold a
+# candidate are looked at element by element.
+_CHUNK = 128
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_excluded(ex_indptr, ex_indices, row, item):
+    """Binary search in the (sorted) CSR row: only run for top-k candidates, so it is rare."""
+    lo = ex_indptr[row]
+    hi = ex_indptr[row + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = ex_indices[mid]
+        if v < item:
+            lo = mid + 1
+        elif v > item:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _count_at_least(row, j0, j1, threshold):
+    """How many of row[j0:j1] are >= threshold: a branch-free loop that LLVM vectorises
+    (~25 G values/s), unlike a float max reduction, which stays scalar (~2 G values/s)."""
+    n = 0
+    for j in range(j0, j1):
+        n += row[j] >= threshold
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _select_tile(scores, active, n_active, row0, block0, perm, has_exclude, ex_indptr, ex_indices,
+                 top_s, top_i, query_norm, next_bound):
+    """Merge one tile of scores into the running top-k lists and drop queries that cannot improve.
+
+    scores[a, j] is the score of query ``active[a]`` (tile-local row) against permuted
+    item ``block0 + j``; ``perm`` maps permuted positions back to item indices.
+    ``top_s/top_i`` hold each tile row's current top-k, sorted best first, padded with
+    (-inf, -1).  Returns how many queries stay active (compacted to the front of
+    ``active``): a query stays while ``query_norm * next_bound`` may still reach
+    its k-th best score (``next_bound`` < 0: no items left, +inf: no pruning).
+    """
+    k = top_s.shape[1]
+    width = scores.shape[1]
+    n_keep = 0
+    for a in range(n_active):
+        r = active[a]
+        row = scores[a]
+        kth_s = top_s[r, k - 1]
+        kth_i = top_i[r, k - 1]
+        n_cand = _count_at_least(row, 0, width, kth_s)
+        c0 = 0
+        while n_cand > 0 and c0 < width:
+            c1 = min(c0 + _CHUNK, width)
+            n_chunk = _count_at_least(row, c0, c1, kth_s)
+            n_cand -= n_chunk
+            if n_chunk == 0:
+                c0 = c1
+                continue
+            for j in range(c0, c1):
+                s = row[j]
+                if s < kth_s:
+                    continue
+                item = perm[block0 + j]
+                # Not better than the k-th (NaN fails every comparison and is skipped).
+                if not (s > kth_s or (s == kth_s and item < kth_i)):
+                    continue
+                if has_exclude and _is_excluded(ex_indptr, ex_indices, row0 + r, item):
+                    continue
+                # Insertion into the sorted list: candidates are rare after the first tiles.
+                p = k - 1
+                while p > 0 and (top_s[r, p - 1] < s or (top_s[r, p - 1] == s and top_i[r, p - 1] > item)):
+                    top_s[r, p] = top_s[r, p - 1]
+                    top_i[r, p] = top_i[r, p - 1]
+                    p -= 1
+                top_s[r, p] = s
+                top_i[r, p] = item
+                kth_s = top_s[r, k - 1]
+                kth_i = top_i[r, k - 1]
+            c0 = c1
+        # Padding (-inf) keeps a query active; so does a possible tie at the bound.
+        if next_bound == np.inf or (next_bound >= 0.0 and query_norm[r] * next_bound >= kth_s):
+            active[n_keep] = r
+            n_keep += 1
+    return n_keep
+
+
+def _prepare_exclude(exclude, n_q: int, n_i: int):
+    """CSR with sorted indices and no explicit zeros (so 'stored' == 'nonzero')."""
+    if exclude is None:
+        empty = np.zeros(1, dtype=np.int32)
+        return False, empty, empty
+    exclude = scipy.sparse.csr_matrix(exclude) if not scipy.sparse.isspmatrix_csr(exclude) else exclude
+    if exclude.shape != (n_q, n_i):
+        raise ValueError(f"exclude has shape {exclude.shape}, expected {(n_q, n_i)}")
+    if not exclude.has_sorted_indices or (exclude.data == 0).any():
+        exclude = exclude.copy()
+        exclude.eliminate_zeros()
+        exclude.sort_indices()
+    return True, exclude.indptr, exclude.indices
+
+
+def top_k_scores(
+    query: np.ndarray,
+    items: np.ndarray,
+    k: int,
+    exclude: scipy.sparse.csr_matrix | None = None,
+    progress: ProgressFn | None = None,
+    *,
+    tile_queries: int = 512,
+    tile_items: int = 2048,
+    n_threads: int | None = None,
+    prune: bool = True,
+    progress_interval: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of ``query @ items.T`` per row, without ever holding the full score matrix.
+
+    query (n_q, f), items (n_i, f), cast to float32.  Returns (indices int32 (n_q, k),
+    scores float32 (n_q, k)); each row sorted by score descending, ties by lower item
+    index.  ``exclude`` is an (n_q, n_i) sparse matrix whose nonzero entries are never
+    returned (seen items, self).  Rows with fewer than k admissible items are padded
+    with index -1 and score -inf.  ``progress(done, total)`` is called from the calling
+    thread every ``progress_interval`` seconds and once at the end.
+
+    Tuning: ``tile_queries x tile_items`` float32 scores (default 4 MiB) per thread,
+    ``n_threads`` (default: usable CPUs), ``prune=False`` disables norm pruning
+    (for measurements only; results are identical).
+    """
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    items = np.asarray(items, dtype=np.float32)
+    if query.ndim != 2 or items.ndim != 2 or query.shape[1] != items.shape[1]:
+        raise ValueError(f"expected query (n_q, f) and items (n_i, f), got {query.shape} and {items.shape}")
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    n_q, n_i = query.shape[0], items.shape[0]
+    out_i = np.full((n_q, k), -1, dtype=np.int32)
+    out_s = np.full((n_q, k), -np.inf, dtype=np.float32)
+    if n_q == 0 or n_i == 0 or k == 0:
+        if progress is not None:
+            progress(n_q, n_q)
+        return out_i, out_s
+    has_ex, ex_indptr, ex_indices = _prepare_exclude(exclude, n_q, n_i)
+
+    # Items in order of decreasing norm (stable, so deterministic); bound[b] is an
+    # upper bound on |v| for every item from block b on, inflated so that it also
+    # bounds float32 sgemm rounding (|fl(q.v) - q.v| <= f * eps * |q||v|).
+    item_norm = np.sqrt(np.einsum("ij,ij->i", items, items, dtype=np.float64))
+    perm = np.argsort(-item_norm, kind="stable").astype(np.int32)
+    items_sorted = np.ascontiguousarray(items[perm])
+    margin = 1.0 + 2.0 * (items.shape[1] + 2) * np.finfo(np.float32).eps
+    block_starts = np.arange(0, n_i, tile_items)
+    block_bound = item_norm[perm[block_starts]] * margin
+    if not prune:
+        block_bound[:] = np.inf
+    query_norm = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
+
+    tiles = [(r0, min(r0 + tile_queries, n_q)) for r0 in range(0, n_q, tile_queries)]
+    lock = threading.Lock()
+    state = {"next": 0, "done": 0, "stop": False}
+
+    def worker() -> None:
+        buf = np.empty(tile_queries * tile_items, dtype=np.float32)
+        active_buf = np.empty(tile_queries, dtype=np.int64)
+        while True:
+            with lock:
+                if state["stop"] or state["next"] >= len(tiles):
+                    return
+                r0, r1 = tiles[state["next"]]
+                state["next"] += 1
+            q = query[r0:r1]
+            top_s, top_i = out_s[r0:r1], out_i[r0:r1]
+            n_active = r1 - r0
+            active = active_buf[:n_active]
+            active[:] = np.arange(n_active)
+            for b, b0 in enumerate(block_starts):
+                b1 = min(b0 + tile_items, n_i)
+                qa = q if n_active == r1 - r0 else q[active[:n_active]]
+                scores = buf[: n_active * (b1 - b0)].reshape(n_active, b1 - b0)
+                np.matmul(qa, items_sorted[b0:b1].T, out=scores)
+                next_bound = block_bound[b + 1] if b + 1 < len(block_starts) else -1.0
+                n_active = _select_tile(scores, active, n_active, r0, b0, perm, has_ex, ex_indptr, ex_indices,
+                                        top_s, top_i, query_norm[r0:r1], next_bound)
+                if n_active == 0:
+                    break
+            with lock:
+                state["done"] += r1 - r0
+
+    n_threads = n_threads or len(os.sched_getaffinity(0))
+    n_threads = max(1, min(n_threads, len(tiles)))
+    with threadpool_limits(1), concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
+        futures = [pool.submit(worker) for _ in range(n_threads)]
+        try:
+            while True:
+                finished, pending = concurrent.futures.wait(
+                    futures, timeout=progress_interval, return_when=concurrent.futures.FIRST_EXCEPTION)
+                if progress is not None and pending:
+                    progress(state["done"], n_q)
+                if not pending or any(f.exception() for f in finished):
+                    break
+        finally:
+            state["stop"] = True
+        for f in futures:
+            f.result()  # re-raise a worker's exception
+    if progress is not None:
+        progress(n_q, n_q)
+    return out_i, out_s
+
+
+def similar_items(
+    item_factors: np.ndarray,
+    k: int,
+    progress: ProgressFn | None = None,
+    **tuning,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine top-k for every item, the item itself excluded.
+
+    Factors are L2-normalised and searched with :func:`top_k_scores`, so results are
+    exact with the same ordering and padding rules.  Zero-norm items are kept as
+    candidates with cosine 0 against everything (they neither crash nor produce NaN);
+    a zero-norm item's own row is all 0, so it gets the lowest-index other items.
+    """
+    factors = np.asarray(item_factors, dtype=np.float32)
+    norm = np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
+    unit = (factors / np.where(norm > 0, norm, 1.0)[:, None]).astype(np.float32)
+    n = unit.shape[0]
+    self_pairs = scipy.sparse.identity(n, dtype=np.int8, format="csr")
+    return top_k_scores(unit, unit, k, exclude=self_pairs, progress=progress, **tuning)

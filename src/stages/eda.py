@@ -1,0 +1,54 @@
+"""DVC stage `eda`: summary metrics, plot data for `dvc plots` and PNG figures of the clean data."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src.recsys import eda, figures
+from src.recsys.io import atomic_path, write_json
+from src.recsys.stage import stage
+
+PROCESSED = Path("data/processed")
+PLOTS = Path("metrics/eda")
+FIGURES = Path("reports/figures")
+
+
+def write_csv(frame: pd.DataFrame, name: str) -> None:
+
+    with atomic_path(PLOTS / name) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+@stage("eda")
+def main(params, logger):
+    cfg = params["eda"]
+    items = pd.read_parquet(PROCESSED / "items.parquet", columns=["track_id", "name", "genres", "artists", "listens"])
+    events = pd.read_parquet(PROCESSED / "events.parquet", columns=["user_id", "started_at"])
+    logger.info("read %d items and %d events", len(items), len(events))
+    user_counts = np.bincount(events["user_id"].to_numpy())
+    user_counts = user_counts[user_counts > 0]
+    started_at = events["started_at"].to_numpy()
+    del events
+
+    listens = items["listens"].to_numpy()
+    tables = {
+        "listens_per_track.csv": eda.log_histogram(listens[listens > 0], cfg["histogram_bins"]),
+        "listens_per_user.csv": eda.log_histogram(user_counts, cfg["histogram_bins"]),
+        "events_per_day.csv": eda.events_per_day(started_at),
+        "top_tracks.csv": eda.top_tracks(items, cfg["top_n"]),
+        "top_genres.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_genres.parquet"), "genres", cfg["top_n"]),
+        "top_artists.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg["top_n"]),
+    }
+    for name, frame in tables.items():
+        write_csv(frame, name)
+    figures.histogram_figure(tables["listens_per_track.csv"], "Listens per track", "listens", FIGURES / "listens_per_track.png")
+    figures.histogram_figure(tables["listens_per_user.csv"], "Listens per user", "listens", FIGURES / "listens_per_user.png")
+    figures.line_figure(tables["events_per_day.csv"], "date", "events", "Events per day", FIGURES / "events_per_day.png")
+    for name in ("tracks", "genres", "artists"):
+        figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg['top_n']} {name} by listens",
+                           FIGURES / f"top_{name}.png")
+    write_json(eda.eda_summary(items, user_counts, started_at), Path("metrics/eda.json"))
+
+
+if __name__ == "__main__":
+    main()
