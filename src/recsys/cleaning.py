@@ -112,8 +112,8 @@ def clean_events(events: Events, kept_track_ids: np.ndarray, min_user_events: in
     Each rule narrows one boolean mask over the input rows, and the rows are
     copied once at the end: at 214M events every extra copy costs 4 GB.
     """
-    report = {"events_in": len(events), "users_in": int(np.count_nonzero(events_per_id(events.user_id)))}
     keep = ~has_nulls if has_nulls is not None else np.ones(len(events), dtype=bool)
+    report = {"events_in": len(events), "users_in": int(np.count_nonzero(events_per_id(events.user_id[keep])))}
     report["events_removed_null"] = int(len(events) - keep.sum())
 
     def narrow(rule: str, passes: np.ndarray) -> None:

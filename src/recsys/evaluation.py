@@ -12,11 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from src.recsys.interactions import encode, unique_sorted
 from src.recsys.metrics import EMPTY, ranking_metrics
-
-# Ids spanning at most this many values (beyond the count of distinct ids) are encoded via a lookup table.
-_DENSE_SPAN_SLACK = 1 << 24
-
 
 @dataclass
 class EvaluationSet:
@@ -148,39 +145,6 @@ def popular_codes(popular_track_ids: np.ndarray, data: EvaluationSet) -> np.ndar
     codes = item_codes(np.asarray(popular_track_ids), data)
     _, first = np.unique(codes, return_index=True)
     return codes[np.sort(first)]
-
-
-def encode(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """int32 position of each value in the sorted unique ``ids``, -1 where absent (lookup table when ids are dense)."""
-    values = np.asarray(values)
-    if len(ids) == 0 or len(values) == 0:
-        return np.full(len(values), -1, dtype=np.int32)
-    low, high = int(ids[0]), int(ids[-1])
-    if low >= 0 and high < len(ids) + _DENSE_SPAN_SLACK:
-        table = np.full(high + 1, -1, dtype=np.int32)
-        table[ids] = np.arange(len(ids), dtype=np.int32)
-        if values.min() >= 0 and values.max() <= high:
-            return table[values]
-        inside = (values >= 0) & (values <= high)
-        codes = np.full(len(values), -1, dtype=np.int32)
-        codes[inside] = table[values[inside]]
-        return codes
-    pos = np.searchsorted(ids, values)
-    np.minimum(pos, len(ids) - 1, out=pos)
-    return np.where(ids[pos] == values, pos, -1).astype(np.int32)
-
-
-def unique_sorted(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values; a presence bitmap instead of a sort when the ids are small non-negative ints."""
-    values = np.asarray(values)
-    if len(values) == 0:
-        return values[:0].copy()
-    low, high = int(values.min()), int(values.max())
-    if low >= 0 and high < 4 * len(values) + _DENSE_SPAN_SLACK:
-        present = np.zeros(high + 1, dtype=bool)
-        present[values] = True
-        return np.flatnonzero(present).astype(values.dtype)
-    return np.sort(pd.unique(values))
 
 
 def _train_matrix(train: pd.DataFrame, train_user_ids, users, item_ids) -> sp.csr_matrix:

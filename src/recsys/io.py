@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -97,3 +97,17 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def progress_logger(logger: logging.Logger, what: str, every: float = 0.1) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that logs about every ``every`` share of the work."""
+    began = time.perf_counter()
+    next_share = [every]
+
+    def report(done: int, total: int) -> None:
+        if total and (done / total >= next_share[0] or done == total):
+            elapsed = time.perf_counter() - began
+            logger.info("%s: %d/%d (%.0f%%), %.0fs elapsed", what, done, total, 100 * done / total, elapsed)
+            next_share[0] = (int(done / total / every) + 1) * every
+
+    return report

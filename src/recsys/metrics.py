@@ -91,24 +91,24 @@ def ranking_metrics(
     per_slot = _per_slot_cumsums(top, truth, train, item_listeners, n_train_users)
     n_truth = np.diff(_without_explicit_zeros(truth).indptr)
     is_train_item = np.asarray(item_listeners) > 0
+    ideal_dcg = _ideal_dcg(ks[-1])
 
-    result: dict[str, float] = {}
+    result: dict[str, float] = {"users": int(n_users)}
     for k in ks:
         at_k = {name: values[:, k - 1] for name, values in per_slot.items()}
         relevant = np.minimum(n_truth, k)
-        values = {
+        user_miuf = _safe_div(at_k["miuf"], at_k["filled"])
+        per_user = {
             "precision": at_k["hits"] / k,
             "recall": _safe_div(at_k["hits"], n_truth),
-            "ndcg": _safe_div(at_k["dcg"], _ideal_dcg(ks[-1])[relevant]),
+            "ndcg": _safe_div(at_k["dcg"], ideal_dcg[relevant]),
             "map": _safe_div(at_k["precision_at_hits"], relevant),
-            "coverage": _coverage(top[:, :k], is_train_item, n_train_items),
             "novelty": _safe_div(at_k["unseen"], at_k["filled"]),
-            "miuf": _mean_where(_safe_div(at_k["miuf"], at_k["filled"]), at_k["filled"] > 0),
             "full_list_share": at_k["filled"] == k,
         }
-        for name in METRIC_NAMES:
-            result[f"{name}_at_{k}"] = values[name] if np.isscalar(values[name]) else _mean(values[name])
-    result["users"] = int(n_users)
+        result.update({f"{name}_at_{k}": _mean(values) for name, values in per_user.items()})
+        result[f"coverage_at_{k}"] = _coverage(top[:, :k], is_train_item, n_train_items)
+        result[f"miuf_at_{k}"] = _mean(user_miuf[at_k["filled"] > 0])
     return dict(sorted(result.items(), key=lambda item: _key_order(item[0])))
 
 
@@ -166,11 +166,8 @@ def _safe_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _mean(values: np.ndarray) -> float:
+    """Mean in float64; 0 for no users rather than NaN, so reports stay valid JSON."""
     return float(np.mean(values, dtype=np.float64)) if len(values) else 0.0
-
-
-def _mean_where(values: np.ndarray, mask: np.ndarray) -> float:
-    return _mean(values[mask])
 
 
 def _key_order(key: str) -> tuple[int, int]:

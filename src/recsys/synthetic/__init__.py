@@ -19,9 +19,6 @@ from .catalog import build_catalog, raw_tables
 from .listening import build_users, iter_events
 from .preferences import GroundTruth
 
-INTERACTIONS_SCHEMA = pa.schema([
-    ("user_id", pa.int32()), ("track_id", pa.int32()), ("track_seq", pa.int16()), ("started_at", pa.timestamp("ns")),
-])
 GROUND_TRUTH_DIR = "ground_truth"
 
 
@@ -39,13 +36,16 @@ def generate_dataset(out_dir: Path, scale: float, seed: int, chunk_users: int, l
     users = build_users(rng, catalog, scale)
     logger.info("users: %d, expected events: %d", len(users.table), int(users.table["n_events"].sum()))
     n_events = 0
-    with pq.ParquetWriter(out_dir / "interactions.parquet", INTERACTIONS_SCHEMA, compression="zstd") as writer:
-        for chunk in iter_events(rng, users, catalog, chunk_users):
-            # the real file was concatenated from parts: its stored index is per-part, not unique
-            chunk.index = chunk["track_seq"].to_numpy() - 1
-            writer.write_table(pa.Table.from_pandas(chunk, schema=INTERACTIONS_SCHEMA, preserve_index=False))
-            n_events += len(chunk)
-            logger.info("events written: %d (%.0f%%)", n_events, 100 * n_events / users.table["n_events"].sum())
+    writer = None
+    for chunk in iter_events(rng, users, catalog, chunk_users):
+        # the real file was concatenated from parts: its stored pandas index is per-part, not unique
+        chunk.index = pd.Index(chunk["track_seq"].to_numpy(np.int64) - 1)
+        table = pa.Table.from_pandas(chunk, preserve_index=True)
+        writer = writer or pq.ParquetWriter(out_dir / "interactions.parquet", table.schema, compression="zstd")
+        writer.write_table(table)
+        n_events += len(chunk)
+        logger.info("events written: %d (%.0f%%)", n_events, 100 * n_events / users.table["n_events"].sum())
+    writer.close()
     write_ground_truth(out_dir / GROUND_TRUTH_DIR, catalog, users)
     return {"tracks": len(catalog.tracks), "users": len(users.table), "events": n_events}
 
@@ -54,7 +54,7 @@ def write_ground_truth(folder: Path, catalog, users) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tracks = catalog.tracks.drop(columns=["album_idx"])
     tracks.to_parquet(folder / "tracks.parquet", index=False)
-    users.table.drop(columns=["n_events", "join_day"]).to_parquet(folder / "users.parquet", index=False)
+    users.table.drop(columns=["n_events", "join_day", "leave_day"]).to_parquet(folder / "users.parquet", index=False)
     users.genres.to_parquet(folder / "user_genres.parquet", index=False)
     users.artists.to_parquet(folder / "user_artists.parquet", index=False)
     meta = {"n_genres": int(len(catalog.genre_ids)), "n_artists": int(len(catalog.artist_ids))}

@@ -25,7 +25,8 @@ PERIOD_DAYS = 7  # track weights are refreshed weekly
 MAX_EVENTS = 16_637
 MAX_CATALOG_SHARE = 0.1  # at small scales a user never needs more than this share of all tracks
 MAX_ROUNDS = 6
-EXISTING_USERS = 0.5  # share of users active from January; the rest join during the year
+EXISTING_USERS = 0.1  # share of users active from January; the rest join during the year
+CHURN_SHARE = 0.45  # users who stop listening at a random day after joining
 
 
 @dataclass
@@ -39,8 +40,8 @@ def day_density() -> np.ndarray:
     """Relative activity per day: steady growth through the year, a weekend dip, a December lull."""
     day = np.arange(DAYS_IN_YEAR)
     weekday = (day + 5) % 7  # 2022-01-01 was a Saturday
-    density = np.exp(0.006 * day) * np.where(weekday >= 5, 0.8, 1.0)
-    density[day >= 334] *= 0.72
+    density = np.exp(0.004 * day) * np.where(weekday >= 5, 0.8, 1.0)
+    density[day >= 334] *= 0.6
     return density / density.sum()
 
 
@@ -61,7 +62,8 @@ def sample_within_segments(
     ok = (end > start) & (total > 0)
     target = before + rng.random(len(start)) * total
     position = np.searchsorted(cumulative, target, side="right")
-    return np.clip(position, start, np.maximum(end - 1, start)), ok
+    # an empty segment may sit past the end of the array: keep its (unused) position in bounds
+    return np.minimum(np.clip(position, start, np.maximum(end - 1, start)), len(cumulative) - 1), ok
 
 
 def build_users(rng: np.random.Generator, catalog: Catalog, scale: float) -> Users:
@@ -71,7 +73,11 @@ def build_users(rng: np.random.Generator, catalog: Catalog, scale: float) -> Use
     n_events = np.clip(np.round(rng.lognormal(4.0, 1.4, n_users)), 8, cap).astype(np.int64)
     tiny = rng.choice(n_users, max(1, n_users // 500), replace=False)
     n_events[tiny] = rng.integers(1, 4, len(tiny))  # users with 3 or fewer events, dropped by cleaning
-    join_day = np.where(rng.random(n_users) < EXISTING_USERS, 0, rng.integers(0, 330, n_users))
+    # newcomers arrive at the growing daily rate, so monthly volume grows ~14x over the year as in the real data
+    arrival = np.searchsorted(np.cumsum(day_density()), rng.random(n_users) * 0.97, side="right")
+    join_day = np.where(rng.random(n_users) < EXISTING_USERS, 0, arrival)
+    churned = rng.random(n_users) < CHURN_SHARE
+    leave_day = np.where(churned, rng.integers(join_day, DAYS_IN_YEAR), DAYS_IN_YEAR - 1)
 
     tracks = catalog.tracks
     genre_weight = np.bincount(tracks["genre_idx"], weights=tracks["base_weight"], minlength=len(catalog.genre_ids))
@@ -100,7 +106,8 @@ def build_users(rng: np.random.Generator, catalog: Catalog, scale: float) -> Use
     p_artist = rng.beta(2.0, 4.0, n_users)
     p_popular = rng.beta(1.0, 12.0, n_users)
     table = pd.DataFrame({
-        "user_id": user_ids, "n_events": n_events, "join_day": join_day.astype(np.int32),
+        "user_id": user_ids, "n_events": n_events,
+        "join_day": join_day.astype(np.int32), "leave_day": leave_day.astype(np.int32),
         "p_genre": 1.0 - p_artist - p_popular, "p_artist": p_artist, "p_popular": p_popular,
     })
     genres = pd.DataFrame({
@@ -165,6 +172,7 @@ class ChunkTastes:
 
     channels: np.ndarray
     join_day: np.ndarray
+    leave_day: np.ndarray
     genre: np.ndarray
     genre_start: np.ndarray
     genre_end: np.ndarray
@@ -181,6 +189,7 @@ class ChunkTastes:
         return cls(
             channels=table[["p_genre", "p_artist", "p_popular"]].to_numpy(),
             join_day=table["join_day"].to_numpy(),
+            leave_day=table["leave_day"].to_numpy(),
             genre=genres["genre_idx"].to_numpy().reshape(n_users, slots),
             genre_start=genres["weight_start"].to_numpy().reshape(n_users, slots),
             genre_end=genres["weight_end"].to_numpy().reshape(n_users, slots),
@@ -197,7 +206,8 @@ def draw_listens(
     cdf = np.cumsum(day_density())
     join = tastes.join_day[user]
     low = np.where(join > 0, cdf[np.maximum(join - 1, 0)], 0.0)
-    day = np.searchsorted(cdf, low + rng.random(n) * (1.0 - low), side="right").clip(0, DAYS_IN_YEAR - 1)
+    high = cdf[tastes.leave_day[user]]
+    day = np.searchsorted(cdf, low + rng.random(n) * (high - low), side="right").clip(join, tastes.leave_day[user])
 
     channel = pick_slot(rng, tastes.channels[user])
     share = (day / (DAYS_IN_YEAR - 1))[:, None]

@@ -41,11 +41,11 @@ def track_weights(tracks: pd.DataFrame, day: int) -> np.ndarray:
     return weight
 
 
-def group_normalised(weights: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Weight of each track divided by the total weight of its group (genre or artist)."""
+def group_normalised(weights: np.ndarray, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each track's weight divided by its group's total, and which groups have no weight at all."""
     totals = np.bincount(groups, weights=weights, minlength=n_groups)
     safe = np.where(totals > 0, totals, 1.0)
-    return weights / safe[groups]
+    return weights / safe[groups], (totals == 0).astype(np.float64)
 
 
 @dataclass
@@ -77,12 +77,10 @@ def preference_matrix(truth: GroundTruth, user_ids: np.ndarray, day: int) -> np.
     genre = tracks["genre_idx"].to_numpy()
     artist = tracks["artist_idx"].to_numpy()
     cols = np.arange(n_tracks)
-    genre_tracks = sp.csr_matrix(
-        (group_normalised(weights, genre, truth.n_genres), (genre, cols)), shape=(truth.n_genres, n_tracks)
-    )
-    artist_tracks = sp.csr_matrix(
-        (group_normalised(weights, artist, truth.n_artists), (artist, cols)), shape=(truth.n_artists, n_tracks)
-    )
+    genre_share, empty_genres = group_normalised(weights, genre, truth.n_genres)
+    artist_share, empty_artists = group_normalised(weights, artist, truth.n_artists)
+    genre_tracks = sp.csr_matrix((genre_share, (genre, cols)), shape=(truth.n_genres, n_tracks))
+    artist_tracks = sp.csr_matrix((artist_share, (artist, cols)), shape=(truth.n_artists, n_tracks))
     popular = weights / weights.sum()
 
     users = truth.users.set_index("user_id").loc[user_ids]
@@ -104,5 +102,7 @@ def preference_matrix(truth: GroundTruth, user_ids: np.ndarray, day: int) -> np.
     )
     scores = (taste_matrix @ genre_tracks).toarray()
     scores += (fav_matrix @ artist_tracks).toarray()
-    scores += users["p_popular"].to_numpy()[:, None] * popular[None, :]
+    # a draw for a genre or artist with no released track falls back to the charts, as in the generator
+    fallback = taste_matrix @ empty_genres + fav_matrix @ empty_artists
+    scores += (users["p_popular"].to_numpy() + fallback)[:, None] * popular[None, :]
     return scores

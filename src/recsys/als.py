@@ -1,0 +1,49 @@
+"""Implicit ALS: fitting, a portable saved model, and exact top-k recommendations."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+from .interactions import InteractionMatrix
+from .io import atomic_path
+
+
+@dataclass
+class AlsModel:
+    """Factors with the real ids of their rows: everything needed to score, no pickled encoders."""
+
+    user_ids: np.ndarray  # int32
+    item_ids: np.ndarray  # int32
+    user_factors: np.ndarray  # float32 (n_users, f)
+    item_factors: np.ndarray  # float32 (n_items, f)
+
+    def save(self, path: Path | str) -> None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **vars(self))
+
+    @classmethod
+    def load(cls, path: Path | str) -> "AlsModel":
+        with np.load(path) as data:
+            return cls(**{name: data[name] for name in ("user_ids", "item_ids", "user_factors", "item_factors")})
+
+
+def fit_als(data: InteractionMatrix, factors: int, iterations: int, regularization: float, alpha: float,
+            random_state: int, show_progress: bool = True) -> AlsModel:
+    """Fit implicit's CPU ALS; BLAS is limited to one thread, as implicit recommends, while it uses both cores."""
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors, iterations=iterations, regularization=regularization, alpha=alpha,
+            random_state=random_state, calculate_training_loss=False,
+        )
+        model.fit(data.matrix, show_progress=show_progress)
+    return AlsModel(
+        user_ids=data.user_ids, item_ids=data.item_ids,
+        user_factors=np.ascontiguousarray(model.user_factors, dtype=np.float32),
+        item_factors=np.ascontiguousarray(model.item_factors, dtype=np.float32),
+    )
+

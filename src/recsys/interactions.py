@@ -1,0 +1,79 @@
+"""Id encoding and the sparse user x track matrix every model works on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+# Ids spanning at most this many values (beyond the count of distinct ids) are encoded via a lookup table.
+_DENSE_SPAN_SLACK = 1 << 24
+
+
+@dataclass
+class InteractionMatrix:
+    """Binary user x track matrix with the real ids of its rows and columns (both sorted)."""
+
+    matrix: sp.csr_matrix  # float32, 1.0 where the user listened to the track
+    user_ids: np.ndarray  # int32, row -> user_id
+    item_ids: np.ndarray  # int32, column -> track_id
+
+    @classmethod
+    def from_events(cls, events: pd.DataFrame) -> "InteractionMatrix":
+        user_ids = unique_sorted(events["user_id"].to_numpy()).astype(np.int32)
+        item_ids = unique_sorted(events["track_id"].to_numpy()).astype(np.int32)
+        rows = encode(events["user_id"].to_numpy(), user_ids)
+        cols = encode(events["track_id"].to_numpy(), item_ids)
+        matrix = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids))
+        )
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0  # a repeated listen is still one positive
+        return cls(matrix, user_ids, item_ids)
+
+
+def encode(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """int32 position of each value in the sorted unique ``ids``, -1 where absent (lookup table when ids are dense)."""
+    values = np.asarray(values)
+    if len(ids) == 0 or len(values) == 0:
+        return np.full(len(values), -1, dtype=np.int32)
+    low, high = int(ids[0]), int(ids[-1])
+    if low >= 0 and high < len(ids) + _DENSE_SPAN_SLACK:
+        table = np.full(high + 1, -1, dtype=np.int32)
+        table[ids] = np.arange(len(ids), dtype=np.int32)
+        if values.min() >= 0 and values.max() <= high:
+            return table[values]
+        inside = (values >= 0) & (values <= high)
+        codes = np.full(len(values), -1, dtype=np.int32)
+        codes[inside] = table[values[inside]]
+        return codes
+    pos = np.searchsorted(ids, values)
+    np.minimum(pos, len(ids) - 1, out=pos)
+    return np.where(ids[pos] == values, pos, -1).astype(np.int32)
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a presence bitmap instead of a sort when the ids are small non-negative ints."""
+    values = np.asarray(values)
+    if len(values) == 0:
+        return values[:0].copy()
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high < 4 * len(values) + _DENSE_SPAN_SLACK:
+        present = np.zeros(high + 1, dtype=bool)
+        present[values] = True
+        return np.flatnonzero(present).astype(values.dtype)
+    return np.sort(pd.unique(values))
+
+
+def ranked_frame(query_ids: np.ndarray, result_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,
+                 query_column: str, result_column: str) -> pd.DataFrame:
+    """Long table of top-k results with real ids and 1-based ranks; padding (-1) slots dropped."""
+    valid = indices >= 0
+    rows, slots = np.nonzero(valid)
+    return pd.DataFrame({
+        query_column: query_ids[rows].astype(np.int32),
+        result_column: result_ids[indices[valid]].astype(np.int32),
+        "score": scores[valid].astype(np.float32),
+        "rank": (slots + 1).astype(np.int16),
+    })

@@ -1,0 +1,49 @@
+"""The oracle: each user's unseen train tracks ranked by the generator's true preference.
+
+Only generated data has a ground truth; the oracle is the ceiling any model can
+reach on it, so the results table shows how far each model is from it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .evaluation import EvaluationSet, encode
+from .metrics import EMPTY
+from .synthetic.preferences import YEAR_START, GroundTruth, preference_matrix
+
+
+def test_period_day(test_dates: np.ndarray) -> int:
+    """Day index (0 = 2022-01-01) of the middle of the test period."""
+    first, last = test_dates.min().astype("datetime64[D]"), test_dates.max().astype("datetime64[D]")
+    return int(((first - YEAR_START) + (last - YEAR_START)).astype(int) // 2)
+
+
+def sample_rows(n_rows: int, max_rows: int, seed: int) -> np.ndarray:
+    """All rows, or a seeded sample of ``max_rows`` of them (sorted), to bound the oracle's cost."""
+    if n_rows <= max_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, max_rows, replace=False))
+
+
+def oracle_top_items(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, day: int, k: int,
+                     batch_size: int = 2000) -> np.ndarray:
+    """(len(rows), k) item codes of ``data``: top unseen train tracks by true preference on ``day``."""
+    candidates = np.flatnonzero(data.item_listeners > 0)  # tracks a model trained on train can recommend
+    truth_columns = encode(data.item_ids[candidates], truth.tracks["track_id"].to_numpy())
+    known = truth_columns >= 0
+    candidates, truth_columns = candidates[known], truth_columns[known]
+    top = np.full((len(rows), k), EMPTY, dtype=np.int64)
+    for begin in range(0, len(rows), batch_size):
+        batch = rows[begin:begin + batch_size]
+        scores = np.full((len(batch), data.n_items), -np.inf)
+        scores[:, candidates] = preference_matrix(truth, data.users[batch], day)[:, truth_columns]
+        seen = data.train[batch]
+        scores[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
+        width = min(k, data.n_items)
+        part = np.argpartition(-scores, width - 1, axis=1)[:, :width]
+        order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+        best = np.take_along_axis(part, order, axis=1)
+        best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = EMPTY
+        top[begin:begin + len(batch), :width] = best
+    return top

@@ -1,0 +1,106 @@
+"""Candidate generation: ALS top-n, tracks similar to recent listens, and popular tracks.
+
+All sources index tracks by the ALS model's item codes; the merged table holds
+one row per (user, track) with each source's evidence, and never a seen track.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..als import AlsModel
+from ..interactions import encode
+from ..topk import top_k_scores
+from .history import History
+
+NO_RANK = np.float32(1e4)  # rank given to candidates a source did not return
+NO_AGE = np.float32(1e4)
+
+
+@dataclass
+class CandidateSources:
+    """Everything candidates come from, all fit on the same history."""
+
+    model: AlsModel
+    seen: sp.csr_matrix  # model users x model items, the history's listens
+    similar_items: np.ndarray  # (n_items, n_similar) item codes, -1 padded
+    similar_scores: np.ndarray  # (n_items, n_similar) cosine
+    popular: np.ndarray  # item codes, most popular first
+
+
+def similar_table_to_arrays(similar: pd.DataFrame, item_ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense (n_items, width) arrays from the `similar` stage's long table (real ids -> item codes)."""
+    indices = np.full((len(item_ids), width), -1, dtype=np.int32)
+    scores = np.zeros((len(item_ids), width), dtype=np.float32)
+    rows = encode(similar["track_id"].to_numpy(), item_ids)
+    cols = encode(similar["similar_track_id"].to_numpy(), item_ids)
+    slot = similar["rank"].to_numpy().astype(np.int64) - 1
+    ok = (rows >= 0) & (cols >= 0) & (slot < width)
+    indices[rows[ok], slot[ok]] = cols[ok]
+    scores[rows[ok], slot[ok]] = similar["score"].to_numpy()[ok]
+    return indices, scores
+
+
+def _pair_keys(user_pos: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
+    return user_pos.astype(np.int64) * n_items + item
+
+
+def _lookup(keys: np.ndarray, source_keys: np.ndarray, values: np.ndarray, default) -> np.ndarray:
+    """``values`` of the sorted ``source_keys`` at ``keys``, ``default`` where absent."""
+    if len(source_keys) == 0:
+        return np.full(len(keys), default, dtype=values.dtype)
+    position = np.searchsorted(source_keys, keys).clip(0, len(source_keys) - 1)
+    return np.where(source_keys[position] == keys, values[position], default)
+
+
+def generate_candidates(sources: CandidateSources, history: History, user_ids: np.ndarray,
+                        n_als: int, n_recent: int, n_popular: int) -> pd.DataFrame:
+    """Candidates of a batch of users (all known to the model), one row per (user, track).
+
+    Columns: user_pos (position in ``user_ids``), item (model item code), als_rank,
+    sim_score (best similarity to a recent listen), sim_sources (recent listens
+    pointing at it), sim_age_days (age of the most recent such listen), from_popular.
+    """
+    model = sources.model
+    n_items = len(model.item_ids)
+    rows = encode(user_ids, model.user_ids)
+    seen = sources.seen[rows]
+
+    als_items, _ = top_k_scores(model.user_factors[rows], model.item_factors, n_als, exclude=seen)
+    als_user, als_slot = np.nonzero(als_items >= 0)
+    als_keys = _pair_keys(als_user, als_items[als_user, als_slot], n_items)
+    als_order = np.argsort(als_keys)
+    als_keys, als_rank = als_keys[als_order], (als_slot[als_order] + 1).astype(np.float32)
+
+    owner, event = history.events_of(history.rows_of(user_ids), last=n_recent)
+    source = encode(history.track_id[event], model.item_ids)
+    known = source >= 0
+    owner, source, source_age = owner[known], source[known], history.age_days[event][known]
+    width = sources.similar_items.shape[1]
+    sim_item = sources.similar_items[source].ravel()
+    sim_frame = pd.DataFrame({
+        "key": _pair_keys(np.repeat(owner, width), sim_item, n_items),
+        "score": sources.similar_scores[source].ravel(),
+        "age": np.repeat(source_age, width),
+    })[sim_item >= 0]
+    sim = sim_frame.groupby("key", sort=True).agg(score=("score", "max"), sources=("score", "size"), age=("age", "min"))
+    sim_keys = sim.index.to_numpy()
+
+    popular = sources.popular[:n_popular]
+    pop_keys = np.sort(_pair_keys(np.repeat(np.arange(len(user_ids)), len(popular)), np.tile(popular, len(user_ids)), n_items))
+
+    keys = np.union1d(np.union1d(als_keys, sim_keys), pop_keys)
+    seen_keys = _pair_keys(np.repeat(np.arange(len(user_ids)), np.diff(seen.indptr)), seen.indices, n_items)
+    keys = keys[~np.isin(keys, seen_keys)]
+    return pd.DataFrame({
+        "user_pos": (keys // n_items).astype(np.int32),
+        "item": (keys % n_items).astype(np.int32),
+        "als_rank": _lookup(keys, als_keys, als_rank, NO_RANK),
+        "sim_score": _lookup(keys, sim_keys, sim["score"].to_numpy(np.float32), np.float32(0)),
+        "sim_sources": _lookup(keys, sim_keys, sim["sources"].to_numpy(np.float32), np.float32(0)),
+        "sim_age_days": _lookup(keys, sim_keys, sim["age"].to_numpy(np.float32), NO_AGE),
+        "from_popular": np.isin(keys, pop_keys).astype(np.float32),
+    })

@@ -1,0 +1,50 @@
+"""Leakage-free training data for the ranker: label window, labels and negative sampling.
+
+With T the split date and W the label window, the ranker learns from candidates
+and features computed on train events before T - W, labelled by the train
+events in [T - W, T). Nothing at or after T is ever read.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..interactions import encode
+
+
+def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.datetime64]:
+    """[start, end) of the label window: the ``label_days`` days right before the split date."""
+    end = np.datetime64(pd.Timestamp(split_date), "ns")
+    return end - np.timedelta64(label_days, "D"), end
+
+
+def window_events(events: pd.DataFrame, start: np.datetime64, end: np.datetime64) -> pd.DataFrame:
+    started_at = events["started_at"].to_numpy()
+    return events[(started_at >= start) & (started_at < end)]
+
+
+def label_candidates(candidates: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray,
+                     label_events: pd.DataFrame) -> np.ndarray:
+    """1 where the user listened to the candidate track in the label window, else 0."""
+    n_items = len(item_ids)
+    user = encode(label_events["user_id"].to_numpy(), user_ids)
+    item = encode(label_events["track_id"].to_numpy(), item_ids)
+    ok = (user >= 0) & (item >= 0)
+    positives = np.unique(user[ok].astype(np.int64) * n_items + item[ok])
+    keys = candidates["user_pos"].to_numpy().astype(np.int64) * n_items + candidates["item"].to_numpy()
+    return np.isin(keys, positives).astype(np.int8)
+
+
+def sample_negatives(user_pos: np.ndarray, label: np.ndarray, negatives_per_user: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Mask keeping every positive and up to ``negatives_per_user`` random negatives of each user
+    that has at least one positive (a user without one teaches a ranker nothing)."""
+    has_positive = np.bincount(user_pos, weights=label, minlength=user_pos.max() + 1 if len(user_pos) else 0) > 0
+    order = np.lexsort((rng.random(len(user_pos)), label, user_pos))  # per user: negatives first, shuffled
+    sorted_user, sorted_label = user_pos[order], label[order]
+    first_of_user = np.searchsorted(sorted_user, sorted_user)
+    negative_rank = np.arange(len(order)) - first_of_user
+    keep_sorted = (sorted_label == 1) | (negative_rank < negatives_per_user)
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[keep_sorted]] = True
+    return keep & has_positive[user_pos]

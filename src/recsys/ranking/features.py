@@ -1,0 +1,141 @@
+"""Ranking features of (user, track) candidates, computed vectorised for one batch of users.
+
+Every input is a ``History`` (events before the cut-off), statistics derived
+from it, or the ALS model fit on it, so features cannot see the label window.
+Each feature and why it should help:
+
+=====================  ==================================================================
+als_score              collaborative fit of the user and track factors
+als_rank               where ALS placed the track among the user's candidates
+sim_score              best cosine of the track to one of the user's recent listens
+sim_sources            how many recent listens point at the track (consensus)
+sim_age_days           how long ago the listen that pointed at it was (fresh taste)
+from_popular           the track came from the global chart
+track_listeners_log    overall popularity (log) over the history
+track_recent_log       popularity over the last ``recent_days`` (log)
+track_trend            share of the track's listens that are recent: rising or fading
+track_age_days         days since the track's first listen: new releases behave differently
+user_events_log        history length (log): how much the user's profile can be trusted
+user_recent_events     activity over the last ``recent_days``
+user_days_since_last   days since the user's last listen
+genre_affinity         recency-weighted share of the user's listens in the track's genres
+artist_affinity        recency-weighted share of the user's listens by the track's artist
+artist_listens_log     how many of the user's listens are by the track's artist (log)
+popularity_gap         track popularity minus the user's usual popularity (log units)
+=====================  ==================================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from ..interactions import encode
+from .candidates import CandidateSources
+from .history import History, TrackStats
+
+FEATURES = [
+    "als_score", "als_rank", "sim_score", "sim_sources", "sim_age_days", "from_popular",
+    "track_listeners_log", "track_recent_log", "track_trend", "track_age_days",
+    "user_events_log", "user_recent_events", "user_days_since_last",
+    "genre_affinity", "artist_affinity", "artist_listens_log", "popularity_gap",
+]
+
+
+@dataclass
+class TrackMeta:
+    """Artist and genres of each model item code."""
+
+    artist: np.ndarray  # int32 artist code of the first listed artist (-1 unknown)
+    n_artists: int
+    genres: sp.csr_matrix  # (n_items, n_genres), each row sums to 1 (or 0 without genres)
+
+    @classmethod
+    def of(cls, items: pd.DataFrame, item_ids: np.ndarray) -> "TrackMeta":
+        row = encode(items["track_id"].to_numpy(), item_ids)
+        items = items[row >= 0]
+        row = row[row >= 0]
+        first_artist = pc.list_element(pa.array(items["artists"]), 0)  # clean items always have one
+        artist_ids, artist_code = np.unique(first_artist.to_numpy(zero_copy_only=False), return_inverse=True)
+        artist = np.full(len(item_ids), -1, dtype=np.int32)
+        artist[row] = artist_code
+        genres = pa.array(items["genres"])
+        values = pc.list_flatten(genres).to_numpy(zero_copy_only=False)
+        parents = row[pc.list_parent_indices(genres).to_numpy(zero_copy_only=False)]
+        genre_ids, genre_code = np.unique(values, return_inverse=True)
+        weights = 1.0 / np.bincount(parents, minlength=len(item_ids))[parents]
+        matrix = sp.csr_matrix((weights.astype(np.float32), (parents, genre_code)), shape=(len(item_ids), len(genre_ids)))
+        return cls(artist=artist, n_artists=len(artist_ids), genres=matrix)
+
+
+def _per_user(owner: np.ndarray, values: np.ndarray, n_users: int) -> np.ndarray:
+    return np.bincount(owner, weights=values, minlength=n_users)
+
+
+def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: CandidateSources,
+                   history: History, stats: TrackStats, meta: TrackMeta,
+                   recent_days: float, half_life_days: float) -> pd.DataFrame:
+    """Add the ``FEATURES`` columns to a batch's candidates (see the module docstring)."""
+    model = sources.model
+    user_pos = candidates["user_pos"].to_numpy()
+    item = candidates["item"].to_numpy()
+    n_users = len(user_ids)
+    out = candidates.copy()
+
+    user_rows = encode(user_ids, model.user_ids)
+    out["als_score"] = np.einsum("ij,ij->i", model.user_factors[user_rows[user_pos]], model.item_factors[item])
+
+    listeners_log = np.log1p(stats.listeners)
+    out["track_listeners_log"] = listeners_log[item]
+    out["track_recent_log"] = np.log1p(stats.recent_listeners)[item]
+    out["track_trend"] = (stats.recent_listeners / np.maximum(stats.listeners, 1.0))[item]
+    out["track_age_days"] = stats.age_days[item]
+
+    owner, event = history.events_of(history.rows_of(user_ids))
+    track = encode(history.track_id[event], model.item_ids)
+    known = track >= 0
+    owner, track, age = owner[known], track[known], history.age_days[event][known]
+    count = np.bincount(owner, minlength=n_users).astype(np.float32)
+    out["user_events_log"] = np.log1p(count)[user_pos]
+    out["user_recent_events"] = _per_user(owner, (age <= recent_days).astype(np.float32), n_users)[user_pos]
+    last = np.full(n_users, 1e4, dtype=np.float32)
+    np.minimum.at(last, owner, age)
+    out["user_days_since_last"] = last[user_pos]
+    usual = _per_user(owner, listeners_log[track], n_users) / np.maximum(count, 1.0)
+    out["popularity_gap"] = listeners_log[item] - usual[user_pos]
+
+    weight = np.power(0.5, age / half_life_days).astype(np.float32)
+    total = np.maximum(_per_user(owner, weight, n_users), 1e-9)
+    out["genre_affinity"] = genre_affinity(owner, track, weight / total[owner], user_pos, item, meta, n_users)
+    artist_share, artist_count = artist_affinity(owner, track, weight / total[owner], user_pos, item, meta)
+    out["artist_affinity"] = artist_share
+    out["artist_listens_log"] = np.log1p(artist_count)
+    for column in FEATURES:
+        out[column] = out[column].astype(np.float32)
+    return out
+
+
+def genre_affinity(owner, track, weight, user_pos, item, meta: TrackMeta, n_users: int) -> np.ndarray:
+    """Sum over the candidate's genres of the user's recency-weighted genre share."""
+    listen_matrix = sp.csr_matrix((weight, (owner, np.arange(len(owner)))), shape=(n_users, len(owner)))
+    profile = (listen_matrix @ meta.genres[track]).toarray()  # (n_users, n_genres), rows sum to <= 1
+    candidate_genres = meta.genres[item].tocoo()
+    values = candidate_genres.data * profile[user_pos[candidate_genres.row], candidate_genres.col]
+    return np.bincount(candidate_genres.row, weights=values, minlength=len(item))
+
+
+def artist_affinity(owner, track, weight, user_pos, item, meta: TrackMeta) -> tuple[np.ndarray, np.ndarray]:
+    """Recency-weighted share and raw count of the user's listens by the candidate's artist."""
+    n = max(meta.n_artists, 1)
+    listened = meta.artist[track]
+    keys, inverse = np.unique(owner.astype(np.int64) * n + listened, return_inverse=True)
+    share = np.bincount(inverse, weights=weight)
+    count = np.bincount(inverse).astype(np.float64)
+    candidate_keys = user_pos.astype(np.int64) * n + meta.artist[item]
+    position = np.searchsorted(keys, candidate_keys).clip(0, max(len(keys) - 1, 0))
+    found = (keys[position] == candidate_keys) & (meta.artist[item] >= 0) if len(keys) else np.zeros(len(item), bool)
+    return np.where(found, share[position], 0.0), np.where(found, count[position], 0.0)

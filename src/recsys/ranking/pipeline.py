@@ -1,0 +1,109 @@
+"""Both uses of the ranking stage, batched over users so memory stays bounded at full scale.
+
+* ``training_frame``: candidates, features and labels as of T - W (for fitting the ranker);
+* ``recommend``: candidates and features as of T, scored by the ranker (the final lists).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..als import AlsModel
+from ..interactions import encode
+from ..topk import similar_items
+from .candidates import CandidateSources, generate_candidates
+from .dataset import label_candidates, sample_negatives
+from .features import FEATURES, TrackMeta, build_features
+from .history import History, TrackStats
+from .model import top_n
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RankingContext:
+    """A history and everything fit on it: the inputs of candidates and features."""
+
+    history: History
+    sources: CandidateSources
+    stats: TrackStats
+    meta: TrackMeta
+    cfg: dict  # the `rank` params
+
+    @classmethod
+    def build(cls, history: History, model: AlsModel, seen, similar: tuple[np.ndarray, np.ndarray],
+              items: pd.DataFrame, cfg: dict) -> "RankingContext":
+        stats = TrackStats.of(history, model.item_ids, cfg["recent_days"])
+        popular = np.lexsort((np.arange(len(stats.listeners)), -stats.listeners))
+        sources = CandidateSources(model, seen, similar[0], similar[1], popular[: cfg["candidates"]["popular"]])
+        return cls(history, sources, stats, TrackMeta.of(items, model.item_ids), cfg)
+
+    def featurized(self, user_ids: np.ndarray) -> pd.DataFrame:
+        """Candidates with features for one batch of users."""
+        sizes = self.cfg["candidates"]
+        candidates = generate_candidates(self.sources, self.history, user_ids,
+                                         sizes["als"], sizes["recent_listens"], sizes["popular"])
+        return build_features(candidates, user_ids, self.sources, self.history, self.stats, self.meta,
+                              self.cfg["recent_days"], self.cfg["affinity_half_life_days"])
+
+    def batches(self, user_ids: np.ndarray, progress: Progress | None = None) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+        size = self.cfg["batch_users"]
+        for begin in range(0, len(user_ids), size):
+            batch = user_ids[begin:begin + size]
+            yield batch, self.featurized(batch)
+            if progress:
+                progress(min(begin + size, len(user_ids)), len(user_ids))
+
+
+def similar_for_recent(model: AlsModel, history: History, user_ids: np.ndarray, n_recent: int,
+                       n_similar: int) -> tuple[np.ndarray, np.ndarray]:
+    """Similar tracks of only the tracks that are some user's recent listen (dense arrays, -1 elsewhere)."""
+    _, event = history.events_of(history.rows_of(user_ids), last=n_recent)
+    needed = np.unique(encode(history.track_id[event], model.item_ids))
+    needed = needed[needed >= 0]
+    indices = np.full((len(model.item_ids), n_similar), -1, dtype=np.int32)
+    scores = np.zeros((len(model.item_ids), n_similar), dtype=np.float32)
+    indices[needed], scores[needed] = similar_items(model.item_factors, n_similar, item_ids=needed)
+    return indices, scores
+
+
+def training_frame(context: RankingContext, user_ids: np.ndarray, label_events: pd.DataFrame,
+                   rng: np.random.Generator, logger: logging.Logger, progress: Progress | None = None) -> pd.DataFrame:
+    """Labelled, negative-sampled candidates of ``user_ids`` for fitting the ranker."""
+    parts = []
+    positives = candidates = 0
+    for batch, frame in context.batches(user_ids, progress):
+        frame["label"] = label_candidates(frame, batch, context.sources.model.item_ids, label_events)
+        positives += int(frame["label"].sum())
+        candidates += len(frame)
+        keep = sample_negatives(frame["user_pos"].to_numpy(), frame["label"].to_numpy(),
+                                context.cfg["negatives_per_user"], rng)
+        frame = frame[keep]
+        parts.append(frame.assign(user_id=batch[frame["user_pos"].to_numpy()])[["user_id", "item", "label", *FEATURES]])
+    label_pairs = len(label_events[np.isin(label_events["user_id"].to_numpy(), user_ids)])
+    logger.info("candidates: %.1f per user; they hold %d of %d label listens (candidate recall %.3f)",
+                candidates / max(len(user_ids), 1), positives, label_pairs, positives / max(label_pairs, 1))
+    return pd.concat(parts, ignore_index=True)
+
+
+def recommend(context: RankingContext, user_ids: np.ndarray, score: Callable[[pd.DataFrame], np.ndarray],
+              n: int, progress: Progress | None = None) -> pd.DataFrame:
+    """Each user's top-``n`` candidates by the ranker's score."""
+    parts = []
+    item_ids = context.sources.model.item_ids
+    for batch, frame in context.batches(user_ids, progress):
+        scores = score(frame[FEATURES])
+        best = top_n(frame["user_pos"].to_numpy(), scores, n)
+        user_pos = frame["user_pos"].to_numpy()[best]
+        rank = np.arange(len(best)) - np.searchsorted(user_pos, user_pos) + 1
+        parts.append(pd.DataFrame({
+            "user_id": batch[user_pos].astype(np.int32),
+            "track_id": item_ids[frame["item"].to_numpy()[best]].astype(np.int32),
+            "score": scores[best].astype(np.float32),
+            "rank": rank.astype(np.int16),
+        }))
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,69 @@
+"""DVC stage `evaluate`: offline metrics of every recommender on the test split, plus per-k plot data."""
+from pathlib import Path
+
+import pandas as pd
+
+from src.recsys import evaluation, oracle
+from src.recsys.io import atomic_path, timed, write_json
+from src.recsys.metrics import ranking_metrics
+from src.recsys.stage import stage
+from src.recsys.synthetic import has_ground_truth, load_ground_truth
+
+RECOMMENDATIONS = Path("data/recommendations")
+PLOTS = Path("metrics/evaluation")
+PLOTTED = ("precision", "recall", "ndcg")
+
+
+def oracle_metrics(raw_dir: Path, data, test: pd.DataFrame, ks, max_users: int, seed: int) -> dict:
+    """Metrics of the generator's true preferences on (a seeded sample of) the evaluated users."""
+    rows = oracle.sample_rows(len(data.users), max_users, seed)
+    day = oracle.test_period_day(test["started_at"].to_numpy())
+    top = oracle.oracle_top_items(load_ground_truth(raw_dir), data, rows, day, max(ks))
+    return ranking_metrics(top, data.truth[rows], data.train[rows], data.item_listeners,
+                           data.n_train_users, data.n_train_items, ks)
+
+
+def per_k_tables(results: dict[str, dict], ks) -> dict[str, pd.DataFrame]:
+    """One table per metric: a row per k, a column per recommender (what `dvc plots` draws)."""
+    return {
+        metric: pd.DataFrame({"k": list(ks), **{name: [scores[f"{metric}_at_{k}"] for k in ks]
+                                                 for name, scores in results.items()}})
+        for metric in PLOTTED
+    }
+
+
+@stage("evaluate")
+def main(params, logger):
+    cfg = params["evaluate"]
+    ks = sorted(cfg["k"])
+    train = pd.read_parquet("data/split/train.parquet", columns=["user_id", "track_id"])
+    test = pd.read_parquet("data/split/test.parquet", columns=["user_id", "track_id", "started_at"])
+    with timed(logger, "encoding the split"):
+        data = evaluation.build_evaluation_set(train, test)
+    del train
+    logger.info("evaluated users: %d, cold test users: %d", len(data.users), len(data.cold_users))
+
+    popular = pd.read_parquet(RECOMMENDATIONS / "top_popular.parquet")["track_id"].to_numpy()
+    results = {"top_popular": evaluation.evaluate_popular(popular, data, ks, params["popular"]["filter_seen"])}
+    for name, file in (("personal_als", "personal_als.parquet"),):
+        with timed(logger, f"scoring {name}"):
+            recs = pd.read_parquet(RECOMMENDATIONS / file, columns=["user_id", "track_id", "rank"])
+            results[name] = evaluation.evaluate_recommendations(recs, data, ks)
+    raw_dir = Path(params["data"]["raw_dir"])
+    if has_ground_truth(raw_dir):
+        with timed(logger, "scoring the oracle"):
+            results["oracle"] = oracle_metrics(raw_dir, data, test, ks, cfg["oracle_max_users"], cfg["seed"])
+    for name, scores in results.items():
+        logger.info("%-14s ndcg@10 %.4f  recall@10 %.4f  precision@10 %.4f", name,
+                    scores.get("ndcg_at_10", float("nan")), scores.get("recall_at_10", float("nan")),
+                    scores.get("precision_at_10", float("nan")))
+    results["cold_users_top_popular"] = evaluation.evaluate_cold_users(popular, data, ks)
+
+    for metric, table in per_k_tables({k: v for k, v in results.items() if k != "cold_users_top_popular"}, ks).items():
+        with atomic_path(PLOTS / f"{metric}.csv") as tmp:
+            table.to_csv(tmp, index=False)
+    write_json(results, Path("metrics/evaluation.json"))
+
+
+if __name__ == "__main__":
+    main()

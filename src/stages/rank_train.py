@@ -1,0 +1,55 @@
+"""DVC stage `rank_train`: fit the CatBoost ranker on candidates as of T - W, labelled by [T - W, T)."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src.recsys import figures
+from src.recsys.als import fit_als
+from src.recsys.interactions import InteractionMatrix
+from src.recsys.io import atomic_path, progress_logger, timed, write_json
+from src.recsys.ranking.dataset import label_window, window_events
+from src.recsys.ranking.history import History
+from src.recsys.ranking.model import fit_ranker, importances
+from src.recsys.ranking.pipeline import RankingContext, similar_for_recent, training_frame
+from src.recsys.stage import stage
+
+MODEL = Path("models/ranker.cbm")
+
+
+@stage("rank_train")
+def main(params, logger):
+    cfg, als = params["rank"], params["als"]
+    train = pd.read_parquet("data/split/train.parquet")
+    items = pd.read_parquet("data/processed/items.parquet", columns=["track_id", "artists", "genres"])
+    start, end = label_window(params["split"]["date"], cfg["label_days"])
+    history = History.before(train, start)
+    labels = window_events(train, start, end)
+    logger.info("features before %s: %d events; labels in [%s, %s): %d events",
+                start, len(history), start, end, len(labels))
+
+    data = InteractionMatrix.from_events(train[train["started_at"].to_numpy() < start])
+    with timed(logger, "fitting ALS on the feature period"):
+        model = fit_als(data, als["factors"], als["iterations"], als["regularization"], als["alpha"],
+                        als["random_state"], show_progress=False)
+    rng = np.random.default_rng(cfg["model"]["seed"])
+    users = np.intersect1d(history.user_ids, labels["user_id"].unique())
+    if len(users) > cfg["max_train_users"]:
+        users = np.sort(rng.choice(users, cfg["max_train_users"], replace=False))
+    similar = similar_for_recent(model, history, users, cfg["candidates"]["recent_listens"], params["similar"]["n"])
+    context = RankingContext.build(history, model, data.matrix, similar, items, cfg)
+    with timed(logger, f"candidates and features for {len(users)} users"):
+        frame = training_frame(context, users, labels, rng, logger, progress_logger(logger, "training users"))
+    logger.info("training rows: %d (%.1f%% positive)", len(frame), 100 * frame["label"].mean())
+
+    with timed(logger, f"fitting CatBoost ({cfg['model']['loss']})"), atomic_path(MODEL) as tmp:
+        ranker, report = fit_ranker(frame, cfg["model"], MODEL.parent / "catboost_info")
+        ranker.save_model(str(tmp))
+    weights = importances(ranker)
+    figures.bar_figure(pd.DataFrame({"feature": list(weights), "importance": list(weights.values())}),
+                       "feature", "importance", "Ranker feature importance", Path("reports/ranker/feature_importance.png"))
+    write_json({**report, "training_users": int(len(users)), "feature_importance": weights}, Path("metrics/ranker.json"))
+
+
+if __name__ == "__main__":
+    main()
