@@ -45,7 +45,7 @@ def main(params, logger):
 
     popular = pd.read_parquet(RECOMMENDATIONS / "top_popular.parquet")["track_id"].to_numpy()
     results = {"top_popular": evaluation.evaluate_popular(popular, data, ks, params["popular"]["filter_seen"])}
-    for name, file in (("personal_als", "personal_als.parquet"),):
+    for name, file in (("personal_als", "personal_als.parquet"), ("final", "recommendations.parquet")):
         with timed(logger, f"scoring {name}"):
             recs = pd.read_parquet(RECOMMENDATIONS / file, columns=["user_id", "track_id", "rank"])
             results[name] = evaluation.evaluate_recommendations(recs, data, ks)

@@ -28,7 +28,8 @@ class CandidateSources:
     seen: sp.csr_matrix  # model users x model items, the history's listens
     similar_items: np.ndarray  # (n_items, n_similar) item codes, -1 padded
     similar_scores: np.ndarray  # (n_items, n_similar) cosine
-    popular: np.ndarray  # item codes, most popular first
+    popular: np.ndarray  # item codes, most listeners over the history first
+    trending: np.ndarray  # item codes, most listeners over the recent days first
 
 
 def similar_table_to_arrays(similar: pd.DataFrame, item_ids: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,13 +57,19 @@ def _lookup(keys: np.ndarray, source_keys: np.ndarray, values: np.ndarray, defau
     return np.where(source_keys[position] == keys, values[position], default)
 
 
+def chart_keys(chart: np.ndarray, n_users: int, n_items: int) -> np.ndarray:
+    """Sorted pair keys giving every user of the batch the same chart."""
+    return np.sort(_pair_keys(np.repeat(np.arange(n_users), len(chart)), np.tile(chart, n_users), n_items))
+
+
 def generate_candidates(sources: CandidateSources, history: History, user_ids: np.ndarray,
-                        n_als: int, n_recent: int, n_popular: int) -> pd.DataFrame:
+                        n_als: int, n_recent: int) -> pd.DataFrame:
     """Candidates of a batch of users (all known to the model), one row per (user, track).
 
     Columns: user_pos (position in ``user_ids``), item (model item code), als_rank,
     sim_score (best similarity to a recent listen), sim_sources (recent listens
-    pointing at it), sim_age_days (age of the most recent such listen), from_popular.
+    pointing at it), sim_age_days (age of the most recent such listen), from_popular,
+    from_trending.
     """
     model = sources.model
     n_items = len(model.item_ids)
@@ -89,10 +96,10 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
     sim = sim_frame.groupby("key", sort=True).agg(score=("score", "max"), sources=("score", "size"), age=("age", "min"))
     sim_keys = sim.index.to_numpy()
 
-    popular = sources.popular[:n_popular]
-    pop_keys = np.sort(_pair_keys(np.repeat(np.arange(len(user_ids)), len(popular)), np.tile(popular, len(user_ids)), n_items))
+    pop_keys = chart_keys(sources.popular, len(user_ids), n_items)
+    trend_keys = chart_keys(sources.trending, len(user_ids), n_items)
 
-    keys = np.union1d(np.union1d(als_keys, sim_keys), pop_keys)
+    keys = np.union1d(np.union1d(als_keys, sim_keys), np.union1d(pop_keys, trend_keys))
     seen_keys = _pair_keys(np.repeat(np.arange(len(user_ids)), np.diff(seen.indptr)), seen.indices, n_items)
     keys = keys[~np.isin(keys, seen_keys)]
     return pd.DataFrame({
@@ -103,4 +110,5 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
         "sim_sources": _lookup(keys, sim_keys, sim["sources"].to_numpy(np.float32), np.float32(0)),
         "sim_age_days": _lookup(keys, sim_keys, sim["age"].to_numpy(np.float32), NO_AGE),
         "from_popular": np.isin(keys, pop_keys).astype(np.float32),
+        "from_trending": np.isin(keys, trend_keys).astype(np.float32),
     })

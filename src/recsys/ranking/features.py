@@ -10,7 +10,8 @@ als_rank               where ALS placed the track among the user's candidates
 sim_score              best cosine of the track to one of the user's recent listens
 sim_sources            how many recent listens point at the track (consensus)
 sim_age_days           how long ago the listen that pointed at it was (fresh taste)
-from_popular           the track came from the global chart
+from_popular           the track came from the all-time chart
+from_trending          the track came from the chart of the recent days (new releases, hype)
 track_listeners_log    overall popularity (log) over the history
 track_recent_log       popularity over the last ``recent_days`` (log)
 track_trend            share of the track's listens that are recent: rising or fading
@@ -19,8 +20,13 @@ user_events_log        history length (log): how much the user's profile can be 
 user_recent_events     activity over the last ``recent_days``
 user_days_since_last   days since the user's last listen
 genre_affinity         recency-weighted share of the user's listens in the track's genres
+genre_affinity_recent  the same over the last ``recent_days`` only: tastes drift
 artist_affinity        recency-weighted share of the user's listens by the track's artist
 artist_listens_log     how many of the user's listens are by the track's artist (log)
+artist_share           the track's share of its artist's recent listens (the artist's hit or a deep cut)
+genre_share            the track's share of its genres' recent listens
+artist_route           artist_affinity x artist_share: how likely the user reaches it through the artist
+genre_route            sum over genres of the user's genre share x the track's share of that genre
 popularity_gap         track popularity minus the user's usual popularity (log units)
 =====================  ==================================================================
 """
@@ -39,10 +45,11 @@ from .candidates import CandidateSources
 from .history import History, TrackStats
 
 FEATURES = [
-    "als_score", "als_rank", "sim_score", "sim_sources", "sim_age_days", "from_popular",
+    "als_score", "als_rank", "sim_score", "sim_sources", "sim_age_days", "from_popular", "from_trending",
     "track_listeners_log", "track_recent_log", "track_trend", "track_age_days",
     "user_events_log", "user_recent_events", "user_days_since_last",
-    "genre_affinity", "artist_affinity", "artist_listens_log", "popularity_gap",
+    "genre_affinity", "genre_affinity_recent", "artist_affinity", "artist_listens_log", "popularity_gap",
+    "artist_share", "genre_share", "artist_route", "genre_route",
 ]
 
 
@@ -53,6 +60,15 @@ class TrackMeta:
     artist: np.ndarray  # int32 artist code of the first listed artist (-1 unknown)
     n_artists: int
     genres: sp.csr_matrix  # (n_items, n_genres), each row sums to 1 (or 0 without genres)
+
+    def shares(self, listens: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
+        """Each track's share of its artist's ``listens``, and (n_items, n_genres) shares of each genre's."""
+        known = self.artist >= 0
+        artist_total = np.bincount(self.artist[known], weights=listens[known], minlength=self.n_artists)
+        artist_share = np.where(known, listens / np.maximum(artist_total[self.artist], 1e-9), 0.0)
+        genre_total = self.genres.T @ listens
+        genre_share = sp.diags(listens) @ self.genres @ sp.diags(1.0 / np.maximum(genre_total, 1e-9))
+        return artist_share, sp.csr_matrix(genre_share)
 
     @classmethod
     def of(cls, items: pd.DataFrame, item_ids: np.ndarray) -> "TrackMeta":
@@ -111,19 +127,29 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     weight = np.power(0.5, age / half_life_days).astype(np.float32)
     total = np.maximum(_per_user(owner, weight, n_users), 1e-9)
     out["genre_affinity"] = genre_affinity(owner, track, weight / total[owner], user_pos, item, meta, n_users)
-    artist_share, artist_count = artist_affinity(owner, track, weight / total[owner], user_pos, item, meta)
-    out["artist_affinity"] = artist_share
+    recent = (age <= recent_days).astype(np.float32)
+    recent_total = np.maximum(_per_user(owner, recent, n_users), 1e-9)
+    out["genre_affinity_recent"] = genre_affinity(owner, track, recent / recent_total[owner], user_pos, item, meta, n_users)
+    affinity, artist_count = artist_affinity(owner, track, weight / total[owner], user_pos, item, meta)
+    out["artist_affinity"] = affinity
     out["artist_listens_log"] = np.log1p(artist_count)
+    artist_share, genre_share = meta.shares(stats.recent_listeners)
+    out["artist_share"] = artist_share[item]
+    out["artist_route"] = affinity * artist_share[item]
+    out["genre_share"] = np.asarray(genre_share[item].sum(axis=1)).ravel()
+    out["genre_route"] = genre_affinity(owner, track, weight / total[owner], user_pos, item, meta, n_users, genre_share)
     for column in FEATURES:
         out[column] = out[column].astype(np.float32)
     return out
 
 
-def genre_affinity(owner, track, weight, user_pos, item, meta: TrackMeta, n_users: int) -> np.ndarray:
-    """Sum over the candidate's genres of the user's recency-weighted genre share."""
+def genre_affinity(owner, track, weight, user_pos, item, meta: TrackMeta, n_users: int,
+                   candidate_side: sp.csr_matrix | None = None) -> np.ndarray:
+    """Sum over the candidate's genres of the user's weighted genre share times the candidate's
+    genre weight (its genre membership by default, or e.g. its share of each genre's listens)."""
     listen_matrix = sp.csr_matrix((weight, (owner, np.arange(len(owner)))), shape=(n_users, len(owner)))
     profile = (listen_matrix @ meta.genres[track]).toarray()  # (n_users, n_genres), rows sum to <= 1
-    candidate_genres = meta.genres[item].tocoo()
+    candidate_genres = (meta.genres if candidate_side is None else candidate_side)[item].tocoo()
     values = candidate_genres.data * profile[user_pos[candidate_genres.row], candidate_genres.col]
     return np.bincount(candidate_genres.row, weights=values, minlength=len(item))
 

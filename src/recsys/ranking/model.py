@@ -56,7 +56,7 @@ def fit_ranker(frame: pd.DataFrame, cfg: dict, train_dir: Path) -> tuple[CatBoos
 
 
 def importances(model: CatBoost) -> dict[str, float]:
-    values = model.get_feature_importance()
+    values = model.get_feature_importance(type="PredictionValuesChange")
     return dict(sorted(zip(FEATURES, map(float, values)), key=lambda pair: -pair[1]))
 
 

@@ -38,15 +38,16 @@ class RankingContext:
     def build(cls, history: History, model: AlsModel, seen, similar: tuple[np.ndarray, np.ndarray],
               items: pd.DataFrame, cfg: dict) -> "RankingContext":
         stats = TrackStats.of(history, model.item_ids, cfg["recent_days"])
-        popular = np.lexsort((np.arange(len(stats.listeners)), -stats.listeners))
-        sources = CandidateSources(model, seen, similar[0], similar[1], popular[: cfg["candidates"]["popular"]])
+        sizes = cfg["candidates"]
+        sources = CandidateSources(model, seen, similar[0], similar[1],
+                                   popular=chart(stats.listeners, sizes["popular"]),
+                                   trending=chart(stats.recent_listeners, sizes["trending"]))
         return cls(history, sources, stats, TrackMeta.of(items, model.item_ids), cfg)
 
     def featurized(self, user_ids: np.ndarray) -> pd.DataFrame:
         """Candidates with features for one batch of users."""
         sizes = self.cfg["candidates"]
-        candidates = generate_candidates(self.sources, self.history, user_ids,
-                                         sizes["als"], sizes["recent_listens"], sizes["popular"])
+        candidates = generate_candidates(self.sources, self.history, user_ids, sizes["als"], sizes["recent_listens"])
         return build_features(candidates, user_ids, self.sources, self.history, self.stats, self.meta,
                               self.cfg["recent_days"], self.cfg["affinity_half_life_days"])
 
@@ -57,6 +58,11 @@ class RankingContext:
             yield batch, self.featurized(batch)
             if progress:
                 progress(min(begin + size, len(user_ids)), len(user_ids))
+
+
+def chart(listeners: np.ndarray, n: int) -> np.ndarray:
+    """Item codes of the ``n`` tracks with most listeners (ties: lower code first)."""
+    return np.lexsort((np.arange(len(listeners)), -listeners))[:n]
 
 
 def similar_for_recent(model: AlsModel, history: History, user_ids: np.ndarray, n_recent: int,
