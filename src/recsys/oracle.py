@@ -10,7 +10,7 @@ import pandas as pd
 
 from .evaluation import EvaluationSet, encode
 from .metrics import EMPTY
-from .synthetic.preferences import YEAR_START, GroundTruth, preference_matrix
+from .synthetic.preferences import YEAR_START, DayPreferences, GroundTruth
 
 
 def test_period_day(test_dates: np.ndarray) -> int:
@@ -27,17 +27,23 @@ def sample_rows(n_rows: int, max_rows: int, seed: int) -> np.ndarray:
 
 
 def oracle_top_items(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, day: int, k: int,
-                     batch_size: int = 2000) -> np.ndarray:
-    """(len(rows), k) item codes of ``data``: top unseen train tracks by true preference on ``day``."""
+                     max_batch_cells: int = 20_000_000) -> np.ndarray:
+    """(len(rows), k) item codes of ``data``: top unseen train tracks by true preference on ``day``.
+
+    Users are scored in batches of at most ``max_batch_cells`` (user, track) scores
+    (160 MB of float64), so 1M tracks cost 20 users per batch instead of gigabytes.
+    """
+    batch_size = max(1, max_batch_cells // max(len(truth.tracks), data.n_items, 1))
     candidates = np.flatnonzero(data.item_listeners > 0)  # tracks a model trained on train can recommend
     truth_columns = encode(data.item_ids[candidates], truth.tracks["track_id"].to_numpy())
     known = truth_columns >= 0
     candidates, truth_columns = candidates[known], truth_columns[known]
     top = np.full((len(rows), k), EMPTY, dtype=np.int64)
+    preferences = DayPreferences(truth, day)
     for begin in range(0, len(rows), batch_size):
         batch = rows[begin:begin + batch_size]
         scores = np.full((len(batch), data.n_items), -np.inf)
-        scores[:, candidates] = preference_matrix(truth, data.users[batch], day)[:, truth_columns]
+        scores[:, candidates] = preferences.scores(data.users[batch])[:, truth_columns]
         seen = data.train[batch]
         scores[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
         width = min(k, data.n_items)

@@ -66,43 +66,60 @@ class GroundTruth:
     n_artists: int
 
 
+def _rows_of(sorted_user_ids: np.ndarray, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(batch position, row) of every row of a table sorted by user id that belongs to ``user_ids``."""
+    starts = np.searchsorted(sorted_user_ids, user_ids, side="left")
+    ends = np.searchsorted(sorted_user_ids, user_ids, side="right")
+    lengths = ends - starts
+    owner = np.repeat(np.arange(len(user_ids)), lengths)
+    return owner, np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+
+
+class DayPreferences:
+    """P(track | user, day) for one day: the track side is built once, users are scored in batches."""
+
+    def __init__(self, truth: GroundTruth, day: int):
+        tracks = truth.tracks
+        n_tracks = len(tracks)
+        weights = track_weights(tracks, day)
+        genre = tracks["genre_idx"].to_numpy()
+        artist = tracks["artist_idx"].to_numpy()
+        cols = np.arange(n_tracks)
+        genre_share, self.empty_genres = group_normalised(weights, genre, truth.n_genres)
+        artist_share, self.empty_artists = group_normalised(weights, artist, truth.n_artists)
+        self.genre_tracks = sp.csr_matrix((genre_share, (genre, cols)), shape=(truth.n_genres, n_tracks))
+        self.artist_tracks = sp.csr_matrix((artist_share, (artist, cols)), shape=(truth.n_artists, n_tracks))
+        self.popular = weights / weights.sum()
+        self.truth = truth
+        self.share = day / (DAYS_IN_YEAR - 1)
+        self.users = truth.users.sort_values("user_id")
+        self.genres = truth.user_genres.sort_values("user_id", kind="stable")
+        self.artists = truth.user_artists.sort_values("user_id", kind="stable")
+
+    def scores(self, user_ids: np.ndarray) -> np.ndarray:
+        """Dense (len(user_ids), n_tracks) matrix; columns follow ``truth.tracks``."""
+        truth, n = self.truth, len(user_ids)
+        position = np.searchsorted(self.users["user_id"].to_numpy(), user_ids)
+        p_genre, p_artist, p_popular = (self.users[column].to_numpy()[position] for column in CHANNELS)
+
+        owner, row = _rows_of(self.genres["user_id"].to_numpy(), user_ids)
+        taste = ((1.0 - self.share) * self.genres["weight_start"].to_numpy()[row]
+                 + self.share * self.genres["weight_end"].to_numpy()[row])
+        taste_matrix = sp.csr_matrix((taste * p_genre[owner], (owner, self.genres["genre_idx"].to_numpy()[row])),
+                                     shape=(n, truth.n_genres))
+        owner, row = _rows_of(self.artists["user_id"].to_numpy(), user_ids)
+        fav_matrix = sp.csr_matrix(
+            (self.artists["weight"].to_numpy()[row] * p_artist[owner], (owner, self.artists["artist_idx"].to_numpy()[row])),
+            shape=(n, truth.n_artists),
+        )
+        scores = (taste_matrix @ self.genre_tracks).toarray()
+        scores += (fav_matrix @ self.artist_tracks).toarray()
+        # a draw for a genre or artist with no released track falls back to the charts, as in the generator
+        fallback = taste_matrix @ self.empty_genres + fav_matrix @ self.empty_artists
+        scores += (p_popular + fallback)[:, None] * self.popular[None, :]
+        return scores
+
+
 def preference_matrix(truth: GroundTruth, user_ids: np.ndarray, day: int) -> np.ndarray:
-    """Dense (len(user_ids), n_tracks) matrix of P(track | user, day); columns follow ``truth.tracks``.
-
-    Built from three sparse products so a batch of users costs one pass over the tracks.
-    """
-    tracks = truth.tracks
-    n_tracks = len(tracks)
-    weights = track_weights(tracks, day)
-    genre = tracks["genre_idx"].to_numpy()
-    artist = tracks["artist_idx"].to_numpy()
-    cols = np.arange(n_tracks)
-    genre_share, empty_genres = group_normalised(weights, genre, truth.n_genres)
-    artist_share, empty_artists = group_normalised(weights, artist, truth.n_artists)
-    genre_tracks = sp.csr_matrix((genre_share, (genre, cols)), shape=(truth.n_genres, n_tracks))
-    artist_tracks = sp.csr_matrix((artist_share, (artist, cols)), shape=(truth.n_artists, n_tracks))
-    popular = weights / weights.sum()
-
-    users = truth.users.set_index("user_id").loc[user_ids]
-    row_of = pd.Series(np.arange(len(user_ids)), index=user_ids)
-    share = day / (DAYS_IN_YEAR - 1)
-
-    genres = truth.user_genres[truth.user_genres["user_id"].isin(user_ids)]
-    taste = (1.0 - share) * genres["weight_start"].to_numpy() + share * genres["weight_end"].to_numpy()
-    taste_matrix = sp.csr_matrix(
-        (taste * users["p_genre"].to_numpy()[row_of[genres["user_id"]].to_numpy()],
-         (row_of[genres["user_id"]].to_numpy(), genres["genre_idx"].to_numpy())),
-        shape=(len(user_ids), truth.n_genres),
-    )
-    artists = truth.user_artists[truth.user_artists["user_id"].isin(user_ids)]
-    fav_matrix = sp.csr_matrix(
-        (artists["weight"].to_numpy() * users["p_artist"].to_numpy()[row_of[artists["user_id"]].to_numpy()],
-         (row_of[artists["user_id"]].to_numpy(), artists["artist_idx"].to_numpy())),
-        shape=(len(user_ids), truth.n_artists),
-    )
-    scores = (taste_matrix @ genre_tracks).toarray()
-    scores += (fav_matrix @ artist_tracks).toarray()
-    # a draw for a genre or artist with no released track falls back to the charts, as in the generator
-    fallback = taste_matrix @ empty_genres + fav_matrix @ empty_artists
-    scores += (users["p_popular"].to_numpy() + fallback)[:, None] * popular[None, :]
-    return scores
+    """Dense (len(user_ids), n_tracks) matrix of P(track | user, day); columns follow ``truth.tracks``."""
+    return DayPreferences(truth, day).scores(np.asarray(user_ids))

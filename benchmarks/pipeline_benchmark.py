@@ -1,0 +1,84 @@
+"""Per-stage wall time and peak RSS of the whole pipeline at a chosen scale.
+
+Runs `dvc repro` in a scratch copy of the project with `generate.scale` set, and
+reads the line every stage logs when it ends ("stage X finished in Ns, peak RSS
+M GiB"). Not a test: run it by hand, e.g.
+
+    python benchmarks/pipeline_benchmark.py --scale 0.1
+    python benchmarks/pipeline_benchmark.py --scale 1.0 --workdir /tmp/bench-1.0 --keep
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FINISHED = re.compile(r"stage (\w+) finished in ([\d.]+)s, peak RSS ([\d.]+) GiB")
+COPIED = ("src", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
+
+
+def scratch_project(workdir: Path, scale: float, chunk_users: int) -> None:
+    """A fresh git + DVC project holding this project's code and params, at the given scale."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = ROOT / name
+        target = workdir / name
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["generate"].update(scale=scale, chunk_users=chunk_users)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if not (workdir / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, required=True, help="generate.scale (1.0 = real data size)")
+    parser.add_argument("--chunk-users", type=int, default=50_000)
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"bench-{args.scale}-"))
+    scratch_project(workdir, args.scale, args.chunk_users)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    began = time.perf_counter()
+    log_path = workdir / "benchmark.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=workdir, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stages = []
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            match = FINISHED.search(line)
+            if match:
+                stages.append({"stage": match[1], "seconds": float(match[2]), "peak_rss_gib": float(match[3])})
+                print(f"{match[1]:<12} {float(match[2]):>9.1f} s {float(match[3]):>7.2f} GiB", flush=True)
+        process.wait()
+    total = time.perf_counter() - began
+    print(f"{'dvc repro':<12} {total:>9.1f} s (scale {args.scale}, exit {process.returncode}, log {log_path})")
+    if args.out:
+        args.out.write_text(json.dumps({"scale": args.scale, "total_seconds": total, "stages": stages}, indent=2) + "\n")
+    if not args.keep and args.workdir is None:
+        shutil.rmtree(workdir)
+    sys.exit(process.returncode)
+
+
+if __name__ == "__main__":
+    main()
