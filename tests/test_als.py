@@ -7,7 +7,7 @@ import pytest
 
 from src.recsys.als import AlsModel
 from src.recsys.evaluation import evaluate_popular, evaluate_recommendations
-from src.recsys.interactions import InteractionMatrix, ranked_frame
+from src.recsys.interactions import ranked_frame
 from src.recsys.popular import top_popular
 from src.recsys.topk import similar_items
 

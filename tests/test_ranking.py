@@ -287,11 +287,6 @@ def test_artist_and_genre_affinity_hand_computed():
     np.testing.assert_allclose(affinity, [0.5 * 0.75 + 0.5 * 0.25, 0.25, 0.0, 0.0, 1.0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "features.artist_affinity (src/recsys/ranking/features.py:160-161) keys listens by owner * n_artists + artist "
-    "without dropping unknown artists (-1): user u's unknown-artist listen gets key u*n - 1, which is user u-1's key "
-    "for artist n-1, so it is credited to the previous user. Latent: TrackMeta.of leaves -1 only for model items "
-    "missing from `items`, which the pipeline never produces."))
 def test_artist_affinity_ignores_listens_of_unknown_artists():
     meta = TrackMeta(artist=np.array([0, 1, -1], dtype=np.int32), n_artists=2,
                      genres=sp.csr_matrix(np.eye(3, dtype=np.float32)))

@@ -59,7 +59,7 @@ def test_unknown_tracks_dropped_and_counted(boundary_events):
 
 def test_cold_users_counted(boundary_events):
     _, test, report = time_split(boundary_events, SPLIT, 1.0, 0)
-    assert report["test_users"] == 3  # users 1, 2, 3 (counted before the unknown-track filter)
+    assert report["test_users"] == 3  # users 1, 2, 3 (each keeps a test event on a known track)
     assert report["cold_test_users"] == 1  # user 3
     assert 3 in set(test["user_id"])  # a cold user's events on known tracks stay in test
 
@@ -114,5 +114,5 @@ def test_generated_split_partitions_the_events():
     assert len(train) + len(test) + dropped == len(events)
     assert dropped == (~events.loc[events["started_at"] >= split_at, "track_id"].isin(train["track_id"])).sum()
     assert test["track_id"].isin(train["track_id"]).all()
-    cold = np.setdiff1d(events.loc[events["started_at"] >= split_at, "user_id"].unique(), train["user_id"].unique())
+    cold = np.setdiff1d(test["user_id"].unique(), train["user_id"].unique())
     assert report["cold_test_users"] == len(cold)

@@ -21,7 +21,7 @@ def time_split(
     test = events[is_test]
     train_tracks = np.unique(train["track_id"].to_numpy())
     known = np.isin(test["track_id"].to_numpy(), train_tracks)
-    test_users = np.unique(test["user_id"].to_numpy())
+    test_users = np.unique(test["user_id"].to_numpy()[known])
     train_users = np.unique(train["user_id"].to_numpy())
     report = {
         "train_events": int(len(train)),

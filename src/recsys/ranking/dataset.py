@@ -14,7 +14,7 @@ from ..interactions import encode
 
 def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.datetime64]:
     """[start, end) of the label window: the ``label_days`` days right before the split date."""
-    end = np.datetime64(pd.Timestamp(split_date), "ns")
+    end = pd.Timestamp(split_date).as_unit("ns").to_datetime64()
     return end - np.timedelta64(label_days, "D"), end
 
 

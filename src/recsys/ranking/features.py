@@ -158,6 +158,8 @@ def artist_affinity(owner, track, weight, user_pos, item, meta: TrackMeta) -> tu
     """Recency-weighted share and raw count of the user's listens by the candidate's artist."""
     n = max(meta.n_artists, 1)
     listened = meta.artist[track]
+    known = listened >= 0  # an unknown artist must not alias the previous user's last artist
+    owner, listened, weight = owner[known], listened[known], weight[known]
     keys, inverse = np.unique(owner.astype(np.int64) * n + listened, return_inverse=True)
     share = np.bincount(inverse, weights=weight)
     count = np.bincount(inverse).astype(np.float64)

@@ -27,7 +27,7 @@ class History:
     @classmethod
     def before(cls, events: pd.DataFrame, cutoff: str | np.datetime64) -> "History":
         """Events strictly before ``cutoff``; anything at or after it is dropped here, once."""
-        cutoff = np.datetime64(pd.Timestamp(cutoff), "ns")
+        cutoff = pd.Timestamp(cutoff).as_unit("ns").to_datetime64()
         started_at = events["started_at"].to_numpy()
         keep = started_at < cutoff
         user = events["user_id"].to_numpy()[keep]
@@ -47,8 +47,11 @@ class History:
 
     def events_of(self, rows: np.ndarray, last: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(batch position, event index) of the given user rows' events (only the ``last`` n if given)."""
-        ends = self.indptr[rows + 1]
-        starts = self.indptr[rows] if last is None else np.maximum(self.indptr[rows], ends - last)
+        known = rows >= 0  # a user without history has no events
+        ends = np.where(known, self.indptr[rows + 1], 0)
+        starts = np.where(known, self.indptr[np.maximum(rows, 0)], 0)
+        if last is not None:
+            starts = np.maximum(starts, ends - last)
         lengths = ends - starts
         owner = np.repeat(np.arange(len(rows)), lengths)
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)

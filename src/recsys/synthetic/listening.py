@@ -37,11 +37,12 @@ class Users:
 
 
 def day_density() -> np.ndarray:
-    """Relative activity per day: steady growth through the year, a weekend dip, a December lull."""
+    """Relative activity per day: steady growth through the year, a weekend dip, a fading December."""
     day = np.arange(DAYS_IN_YEAR)
     weekday = (day + 5) % 7  # 2022-01-01 was a Saturday
     density = np.exp(0.004 * day) * np.where(weekday >= 5, 0.8, 1.0)
-    density[day >= 334] *= 0.6
+    december = day >= 334
+    density[december] *= np.linspace(0.85, 0.55, december.sum())
     return density / density.sum()
 
 
