@@ -60,6 +60,11 @@ def write_parquet(frame: pd.DataFrame | pa.Table, target: Path | str) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
+def write_csv(frame: pd.DataFrame, target: Path | str) -> None:
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
 def write_json(payload: dict[str, Any], target: Path | str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")

@@ -27,7 +27,9 @@ def main(params, logger):
             exclude=data.matrix if cfg["filter_seen"] else None,
             progress=progress_logger(logger, "recommending"),
         )
-    write_parquet(ranked_frame(model.user_ids, model.item_ids, indices, scores, "user_id", "track_id"), RECOMMENDATIONS)
+    recs = ranked_frame(model.user_ids, model.item_ids, indices, scores, "user_id", "track_id")
+    logger.info("wrote %d recommendations for %d users", len(recs), recs["user_id"].nunique())
+    write_parquet(recs, RECOMMENDATIONS)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,12 @@ import numpy as np
 import pandas as pd
 
 from src.recsys import eda, figures
-from src.recsys.io import atomic_path, write_json
+from src.recsys.io import write_csv, write_json
 from src.recsys.stage import stage
 
 PROCESSED = Path("data/processed")
 PLOTS = Path("metrics/eda")
 FIGURES = Path("reports/figures")
-
-
-def write_csv(frame: pd.DataFrame, name: str) -> None:
-
-    with atomic_path(PLOTS / name) as tmp:
-        frame.to_csv(tmp, index=False)
 
 
 @stage("eda")
@@ -40,7 +34,7 @@ def main(params, logger):
         "top_artists.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg["top_n"]),
     }
     for name, frame in tables.items():
-        write_csv(frame, name)
+        write_csv(frame, PLOTS / name)
     figures.histogram_figure(tables["listens_per_track.csv"], "Listens per track", "listens", FIGURES / "listens_per_track.png")
     figures.histogram_figure(tables["listens_per_user.csv"], "Listens per user", "listens", FIGURES / "listens_per_user.png")
     figures.line_figure(tables["events_per_day.csv"], "date", "events", "Events per day", FIGURES / "events_per_day.png")

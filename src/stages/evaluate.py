@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from src.recsys import evaluation, oracle
-from src.recsys.io import atomic_path, timed, write_json
+from src.recsys.io import timed, write_csv, write_json
 from src.recsys.metrics import ranking_metrics
 from src.recsys.stage import stage
 from src.recsys.synthetic import has_ground_truth, load_ground_truth
@@ -60,8 +60,7 @@ def main(params, logger):
     results["cold_users_top_popular"] = evaluation.evaluate_cold_users(popular, data, ks)
 
     for metric, table in per_k_tables({k: v for k, v in results.items() if k != "cold_users_top_popular"}, ks).items():
-        with atomic_path(PLOTS / f"{metric}.csv") as tmp:
-            table.to_csv(tmp, index=False)
+        write_csv(table, PLOTS / f"{metric}.csv")
     write_json(results, Path("metrics/evaluation.json"))
 
 

@@ -13,7 +13,8 @@ def main(params, logger):
     train = pd.read_parquet("data/split/train.parquet", columns=["user_id", "track_id"])
     items = pd.read_parquet("data/processed/items.parquet", columns=["track_id", "name"])
     top = top_popular(train, items, params["popular"]["n"])
-    logger.info("top track: %s", top.head(1).to_dict("records"))
+    logger.info("read %d train events on %d tracks; wrote the top %d, first: %s",
+                len(train), train["track_id"].nunique(), len(top), top.head(1).to_dict("records"))
     write_parquet(top, Path("data/recommendations/top_popular.parquet"))
 
 

@@ -31,6 +31,8 @@ def main(params, logger):
     with timed(logger, f"ranking candidates of {len(model.user_ids)} users"):
         recs = recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), cfg["n"],
                          progress_logger(logger, "ranked users"))
+    logger.info("read %d train events; wrote %d recommendations for %d users",
+                len(train), len(recs), recs["user_id"].nunique())
     write_parquet(recs, Path("data/recommendations/recommendations.parquet"))
 
 

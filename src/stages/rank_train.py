@@ -8,7 +8,7 @@ from src.recsys import figures
 from src.recsys.als import fit_als
 from src.recsys.interactions import InteractionMatrix
 from src.recsys.io import atomic_path, progress_logger, timed, write_json
-from src.recsys.ranking.dataset import label_window, window_events
+from src.recsys.ranking.dataset import label_window, training_users, window_events
 from src.recsys.ranking.history import History
 from src.recsys.ranking.model import fit_ranker, importances
 from src.recsys.ranking.pipeline import RankingContext, similar_for_recent, training_frame
@@ -33,9 +33,7 @@ def main(params, logger):
         model = fit_als(data, als["factors"], als["iterations"], als["regularization"], als["alpha"],
                         als["random_state"], show_progress=False)
     rng = np.random.default_rng(cfg["model"]["seed"])
-    users = np.intersect1d(history.user_ids, labels["user_id"].unique())
-    if len(users) > cfg["max_train_users"]:
-        users = np.sort(rng.choice(users, cfg["max_train_users"], replace=False))
+    users = training_users(history.user_ids, labels, cfg["max_train_users"], rng)
     similar = similar_for_recent(model, history, users, cfg["candidates"]["recent_listens"], params["similar"]["n"])
     context = RankingContext.build(history, model, data.matrix, similar, items, cfg)
     with timed(logger, f"candidates and features for {len(users)} users"):

@@ -15,6 +15,7 @@ def main(params, logger):
     with timed(logger, f"top-{n} similar tracks for {len(model.item_ids)} tracks"):
         indices, scores = similar_items(model.item_factors, n, progress=progress_logger(logger, "similar tracks"))
     frame = ranked_frame(model.item_ids, model.item_ids, indices, scores, "track_id", "similar_track_id")
+    logger.info("read factors of %d tracks; wrote %d similar pairs", len(model.item_ids), len(frame))
     write_parquet(frame, Path("data/recommendations/similar.parquet"))
 
 

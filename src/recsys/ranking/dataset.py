@@ -48,3 +48,12 @@ def sample_negatives(user_pos: np.ndarray, label: np.ndarray, negatives_per_user
     keep = np.zeros(len(order), dtype=bool)
     keep[order[keep_sorted]] = True
     return keep & has_positive[user_pos]
+
+
+def training_users(history_users: np.ndarray, label_events: pd.DataFrame, max_users: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Users with both a history and a label-window listen, sampled down to ``max_users``."""
+    users = np.intersect1d(history_users, label_events["user_id"].unique())
+    if len(users) > max_users:
+        users = np.sort(rng.choice(users, max_users, replace=False))
+    return users
