@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import EVENT_ROWS, run_stage, write_params, write_raw
+from conftest import EVENT_ROWS, run_stage, write_params
 from src.recsys.validation import RAW_SCHEMAS, DataValidationError, validate_parquet, validate_raw_dir
 from src.stages.clean import read_events
 

@@ -6,7 +6,6 @@ reach on it, so the results table shows how far each model is from it.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .evaluation import EvaluationSet, encode
 from .metrics import EMPTY

@@ -33,4 +33,7 @@ def time_split(
         "test_users": int(len(test_users)),
         "cold_test_users": int((~np.isin(test_users, train_users)).sum()),
     }
-    return train.reset_index(drop=True), test[known].reset_index(drop=True), report
+    test = test[known]
+    for frame in (train, test):  # a fresh index without reset_index's copy of every column
+        frame.index = pd.RangeIndex(len(frame))
+    return train, test, report

@@ -7,7 +7,7 @@ from src.recsys import evaluation, oracle
 from src.recsys.io import timed, write_csv, write_json
 from src.recsys.metrics import ranking_metrics
 from src.recsys.stage import stage
-from src.recsys.synthetic import has_ground_truth, load_ground_truth
+from src.recsys.synthetic.preferences import has_ground_truth, load_ground_truth
 
 RECOMMENDATIONS = Path("data/recommendations")
 PLOTS = Path("metrics/evaluation")

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 
 from .catalog import build_catalog, raw_tables
 from .listening import build_users, iter_events
-from .preferences import GroundTruth
+from .preferences import GROUND_TRUTH_DIR, has_ground_truth, load_ground_truth
 
-GROUND_TRUTH_DIR = "ground_truth"
+__all__ = ["generate_dataset", "has_ground_truth", "load_ground_truth", "GROUND_TRUTH_DIR"]
+
 
 
 def generate_dataset(out_dir: Path, scale: float, seed: int, chunk_users: int, logger: logging.Logger) -> dict:
@@ -59,20 +60,3 @@ def write_ground_truth(folder: Path, catalog, users) -> None:
     users.artists.to_parquet(folder / "user_artists.parquet", index=False)
     meta = {"n_genres": int(len(catalog.genre_ids)), "n_artists": int(len(catalog.artist_ids))}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def has_ground_truth(raw_dir: Path) -> bool:
-    return (Path(raw_dir) / GROUND_TRUTH_DIR / "meta.json").exists()
-
-
-def load_ground_truth(raw_dir: Path) -> GroundTruth:
-    folder = Path(raw_dir) / GROUND_TRUTH_DIR
-    meta = json.loads((folder / "meta.json").read_text())
-    return GroundTruth(
-        tracks=pd.read_parquet(folder / "tracks.parquet"),
-        users=pd.read_parquet(folder / "users.parquet"),
-        user_genres=pd.read_parquet(folder / "user_genres.parquet"),
-        user_artists=pd.read_parquet(folder / "user_artists.parquet"),
-        n_genres=meta["n_genres"],
-        n_artists=meta["n_artists"],
-    )

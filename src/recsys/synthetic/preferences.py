@@ -14,12 +14,15 @@ A track's weight on a day is its base popularity, boosted for recent releases
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+GROUND_TRUTH_DIR = "ground_truth"  # beside the raw files, written only by the generator
 CHANNELS = ("p_genre", "p_artist", "p_popular")
 DAYS_IN_YEAR = 365
 YEAR_START = np.datetime64("2022-01-01", "D")
@@ -123,3 +126,20 @@ class DayPreferences:
 def preference_matrix(truth: GroundTruth, user_ids: np.ndarray, day: int) -> np.ndarray:
     """Dense (len(user_ids), n_tracks) matrix of P(track | user, day); columns follow ``truth.tracks``."""
     return DayPreferences(truth, day).scores(np.asarray(user_ids))
+
+
+def has_ground_truth(raw_dir: Path) -> bool:
+    return (Path(raw_dir) / GROUND_TRUTH_DIR / "meta.json").exists()
+
+
+def load_ground_truth(raw_dir: Path) -> GroundTruth:
+    folder = Path(raw_dir) / GROUND_TRUTH_DIR
+    meta = json.loads((folder / "meta.json").read_text())
+    return GroundTruth(
+        tracks=pd.read_parquet(folder / "tracks.parquet"),
+        users=pd.read_parquet(folder / "users.parquet"),
+        user_genres=pd.read_parquet(folder / "user_genres.parquet"),
+        user_artists=pd.read_parquet(folder / "user_artists.parquet"),
+        n_genres=meta["n_genres"],
+        n_artists=meta["n_artists"],
+    )
