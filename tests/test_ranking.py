@@ -12,7 +12,7 @@ from src.recsys.evaluation import evaluate_recommendations
 from src.recsys.interactions import InteractionMatrix, encode, ranked_frame
 from src.recsys.ranking.candidates import NO_RANK, generate_candidates, similar_table_to_arrays
 from src.recsys.ranking.dataset import label_candidates, label_window, sample_negatives, window_events
-from src.recsys.ranking.features import FEATURES, TrackMeta, artist_affinity, genre_affinity
+from src.recsys.ranking.features import FEATURES, TrackMeta, artist_affinity, genre_affinity, genre_profile
 from src.recsys.ranking.history import History, TrackStats
 from src.recsys.ranking.model import fit_ranker, top_n
 from src.recsys.ranking.pipeline import RankingContext, recommend, similar_for_recent, training_frame
@@ -282,7 +282,7 @@ def test_artist_and_genre_affinity_hand_computed():
     share, count = artist_affinity(owner, track, weight, user_pos, item, meta)
     np.testing.assert_allclose(share, [0.75, 0.25, 0.0, 0.0, 1.0])
     np.testing.assert_allclose(count, [1, 1, 0, 0, 1])
-    affinity = genre_affinity(owner, track, weight, user_pos, item, meta, n_users=2)
+    affinity = genre_affinity(genre_profile(owner, track, weight, meta, n_users=2), user_pos, item, meta.genres)
     # user 0's genre profile: genre 0 = 0.75, genre 1 = 0.25; user 1's: genre 2 = 1
     np.testing.assert_allclose(affinity, [0.5 * 0.75 + 0.5 * 0.25, 0.25, 0.0, 0.0, 1.0])
 
@@ -457,7 +457,7 @@ def test_top_n_orders_each_users_best_rows():
 def trained(tmp_path_factory):
     setup = ranking_setup()
     frame = training_frame(setup.context, setup.users, setup.labels, np.random.default_rng(42), logging.getLogger("test"))
-    ranker, report = fit_ranker(frame, RANK_CFG["model"], tmp_path_factory.mktemp("catboost"))
+    ranker, report = fit_ranker(frame, RANK_CFG["model"])
     return frame, ranker, report
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import EVENT_ROWS, run_stage, write_params
 from src.recsys.validation import RAW_SCHEMAS, DataValidationError, validate_parquet, validate_raw_dir
-from src.stages.clean import read_events
+from src.recsys.cleaning import read_events
 
 
 def error_of(raw_dir) -> str:

@@ -26,6 +26,11 @@ class AlsModel:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **vars(self))
 
+    def check_fit_on(self, data: InteractionMatrix) -> None:
+        """Fail loudly if the factors' rows and columns are not this matrix's users and tracks."""
+        if not (np.array_equal(data.user_ids, self.user_ids) and np.array_equal(data.item_ids, self.item_ids)):
+            raise RuntimeError("the ALS model was not fit on these events: rerun `dvc repro als`")
+
     @classmethod
     def load(cls, path: Path | str) -> "AlsModel":
         with np.load(path) as data:

@@ -6,6 +6,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .interactions import lookup_sorted
+
 CATALOG_KINDS = {"albums": "album", "artists": "artist", "genres": "genre"}
 
 
@@ -18,10 +20,7 @@ def names_of(catalog: pd.DataFrame, kind: str) -> pd.DataFrame:
 def occurrences(values: np.ndarray, query: np.ndarray) -> np.ndarray:
     """How often each ``query`` id occurs in ``values`` (0 when absent), vectorised."""
     ids, counts = np.unique(values, return_counts=True)
-    if len(ids) == 0:
-        return np.zeros(len(query), dtype=np.int64)
-    position = np.searchsorted(ids, query).clip(0, len(ids) - 1)
-    return np.where(ids[position] == query, counts[position], 0).astype(np.int64)
+    return lookup_sorted(ids, counts.astype(np.int64), query, 0)
 
 
 def build_items(tracks: pa.Table, catalog: pd.DataFrame, event_track_ids: np.ndarray) -> pd.DataFrame:

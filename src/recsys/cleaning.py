@@ -8,13 +8,18 @@ removed, so ``data_quality.json`` tells what the data cost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .validation import validate_values
 
 LIST_COLUMNS = ("albums", "artists", "genres")
+INT32_MAX = np.iinfo(np.int32).max
 
 
 @dataclass
@@ -39,11 +44,40 @@ class Events:
         })
 
 
+def read_tracks(path: Path) -> pa.Table:
+    """tracks.parquet's columns, with track ids checked to fit the int32 ids of the events."""
+    tracks = pq.read_table(path, columns=["track_id", *LIST_COLUMNS])
+    ids = tracks["track_id"].to_numpy()
+    validate_values(path, "track_id", ids.min() >= 0 and ids.max() <= INT32_MAX,
+                    f"ids in 0..{INT32_MAX}", f"values from {ids.min()} to {ids.max()}")
+    return tracks
+
+
+def read_events(path: Path) -> tuple[Events, np.ndarray]:
+    """Interactions as numpy columns (ignoring the stored pandas index) and a mask of rows with nulls."""
+    table = pq.read_table(path, columns=["user_id", "track_id", "track_seq", "started_at"])
+    nulls = np.zeros(table.num_rows, dtype=bool)
+    for column in table.columns:
+        if column.null_count:
+            nulls |= column.is_null().to_numpy(zero_copy_only=False)
+    columns = {name: table[name].fill_null(0).to_numpy() for name in ("user_id", "track_id", "track_seq")}
+    for name, top in (("user_id", INT32_MAX), ("track_id", INT32_MAX), ("track_seq", np.iinfo(np.int16).max)):
+        values = columns[name][~nulls]
+        if len(values):
+            validate_values(path, name, values.min() >= 0 and values.max() <= top,
+                            f"ids in 0..{top}", f"values from {values.min()} to {values.max()}")
+    started_at = table["started_at"].cast(pa.timestamp("ns")).fill_null(0).to_numpy()
+    del table
+    events = Events(columns["user_id"].astype(np.int32), columns["track_id"].astype(np.int32),
+                    columns["track_seq"].astype(np.int16), started_at)
+    return events, nulls
+
+
 def catalog_ids(catalog: pd.DataFrame, kind: str) -> np.ndarray:
     return np.unique(catalog.loc[catalog["type"] == kind, "id"].to_numpy(np.int64))
 
 
-def list_members(column: pa.ChunkedArray | pa.Array, allowed: np.ndarray) -> np.ndarray:
+def has_unknown_ids(column: pa.ChunkedArray | pa.Array, allowed: np.ndarray) -> np.ndarray:
     """Per row of a list column: does it hold any id outside ``allowed``?"""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
@@ -67,12 +101,12 @@ def clean_tracks(tracks: pa.Table, catalog: pd.DataFrame) -> tuple[pa.Table, dic
     report["tracks_removed_empty_list"] = int(empty.sum())
     tracks = tracks.filter(pa.array(~empty))
 
-    unknown_genre = list_members(tracks["genres"], catalog_ids(catalog, "genre"))
+    unknown_genre = has_unknown_ids(tracks["genres"], catalog_ids(catalog, "genre"))
     report["tracks_removed_unknown_genre"] = int(unknown_genre.sum())
     tracks = tracks.filter(pa.array(~unknown_genre))
 
     for column, kind in (("albums", "album"), ("artists", "artist")):
-        flags = list_members(tracks[column], catalog_ids(catalog, kind))
+        flags = has_unknown_ids(tracks[column], catalog_ids(catalog, kind))
         values = pc.list_flatten(tracks[column]).to_numpy(zero_copy_only=False)
         report[f"tracks_with_unknown_{kind}"] = int(flags.sum())
         report[f"unknown_{kind}_ids"] = int(len(np.setdiff1d(values, catalog_ids(catalog, kind))))

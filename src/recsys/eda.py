@@ -17,6 +17,12 @@ def distribution_summary(counts: np.ndarray) -> dict[str, float]:
     return summary
 
 
+def events_per_user(user_ids: np.ndarray) -> np.ndarray:
+    """Event count of every user present (ids are non-negative: one bincount, no sort)."""
+    counts = np.bincount(user_ids)
+    return counts[counts > 0]
+
+
 def log_histogram(counts: np.ndarray, bins: int) -> pd.DataFrame:
     """Histogram over log-spaced bins: counts span five orders of magnitude."""
     edges = np.unique(np.round(np.logspace(0, np.log10(max(counts.max(), 2)) + 1e-9, bins + 1)))

@@ -207,3 +207,22 @@ def _score(top: np.ndarray, data: EvaluationSet, ks: Sequence[int]) -> dict[str,
     return ranking_metrics(
         top, data.truth, data.train, data.item_listeners, data.n_train_users, data.n_train_items, ks
     )
+
+
+PLOTTED_METRICS = ("precision", "recall", "ndcg")
+PLOTTED_RECOMMENDERS = ("top_popular", "personal_als", "final", "oracle")
+
+
+def per_k_tables(results: dict[str, dict], ks: Sequence[int]) -> dict[str, pd.DataFrame]:
+    """One table per metric: a row per k, a column per recommender (what `dvc plots` draws).
+
+    Every plotted recommender gets a column, empty where it was not scored (no
+    oracle on real data), so the plot definitions hold for any data.
+    """
+    return {
+        metric: pd.DataFrame({"k": list(ks), **{
+            name: [results.get(name, {}).get(f"{metric}_at_{k}", float("nan")) for k in ks]
+            for name in PLOTTED_RECOMMENDERS
+        }})
+        for metric in PLOTTED_METRICS
+    }

@@ -28,8 +28,7 @@ class InteractionMatrix:
         matrix = sp.csr_matrix(
             (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids))
         )
-        matrix.sum_duplicates()
-        matrix.data[:] = 1.0  # a repeated listen is still one positive
+        matrix.data[:] = 1.0  # the COO -> CSR conversion summed repeats  # a repeated listen is still one positive
         return cls(matrix, user_ids, item_ids)
 
 
@@ -64,6 +63,22 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
         present[values] = True
         return np.flatnonzero(present).astype(values.dtype)
     return np.sort(pd.unique(values))
+
+
+def segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(segment number, position) for every position of the ranges [starts[i], ends[i]), vectorised."""
+    lengths = ends - starts
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return owner, offsets + np.repeat(starts, lengths)
+
+
+def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default) -> np.ndarray:
+    """``values`` aligned with the sorted unique ``sorted_keys``, read at ``query``; ``default`` where absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(query), default, dtype=values.dtype)
+    position = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
+    return np.where(sorted_keys[position] == query, values[position], default)
 
 
 def ranked_frame(query_ids: np.ndarray, result_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,

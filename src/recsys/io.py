@@ -23,6 +23,10 @@ import yaml
 PARAMS_FILE = Path("params.yaml")
 
 
+class DataValidationError(ValueError):
+    """Bad input data; the message names the file, the column, what was expected and what was found."""
+
+
 def load_params(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
@@ -38,6 +42,12 @@ def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it into place only on success."""
@@ -48,6 +58,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -96,6 +107,7 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluation import EvaluationSet, encode
-from .metrics import EMPTY
+from .evaluation import EvaluationSet
+from .interactions import encode
+from .metrics import EMPTY, ranking_metrics
 from .synthetic.preferences import YEAR_START, DayPreferences, GroundTruth
 
 
@@ -52,3 +53,10 @@ def oracle_top_items(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, 
         best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = EMPTY
         top[begin:begin + len(batch), :width] = best
     return top
+
+
+def oracle_metrics(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, day: int, ks) -> dict[str, float]:
+    """Metrics of the true preferences on the evaluated users at ``rows`` (a sample bounds the cost)."""
+    top = oracle_top_items(truth, data, rows, day, max(ks))
+    return ranking_metrics(top, data.truth[rows], data.train[rows], data.item_listeners,
+                           data.n_train_users, data.n_train_items, ks)

@@ -8,8 +8,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from .io import get_logger, load_params
-from .validation import DataValidationError
+from .io import DataValidationError, get_logger, load_params
 
 
 def peak_rss_gib() -> float:

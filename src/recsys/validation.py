@@ -10,9 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-class DataValidationError(ValueError):
-    """Raised with a message naming the file, the column, what was expected and what was found."""
+from .io import DataValidationError
 
 
 def _is_integer(t: pa.DataType) -> bool:

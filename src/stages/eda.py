@@ -1,7 +1,6 @@
 """DVC stage `eda`: summary metrics, plot data for `dvc plots` and PNG figures of the clean data."""
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from src.recsys import eda, figures
@@ -19,8 +18,7 @@ def main(params, logger):
     items = pd.read_parquet(PROCESSED / "items.parquet", columns=["track_id", "name", "genres", "artists", "listens"])
     events = pd.read_parquet(PROCESSED / "events.parquet", columns=["user_id", "started_at"])
     logger.info("read %d items and %d events", len(items), len(events))
-    user_counts = np.bincount(events["user_id"].to_numpy())
-    user_counts = user_counts[user_counts > 0]
+    user_counts = eda.events_per_user(events["user_id"].to_numpy())
     started_at = events["started_at"].to_numpy()
     del events
 

@@ -5,31 +5,11 @@ import pandas as pd
 
 from src.recsys import evaluation, oracle
 from src.recsys.io import timed, write_csv, write_json
-from src.recsys.metrics import ranking_metrics
 from src.recsys.stage import stage
 from src.recsys.synthetic.preferences import has_ground_truth, load_ground_truth
 
 RECOMMENDATIONS = Path("data/recommendations")
 PLOTS = Path("metrics/evaluation")
-PLOTTED = ("precision", "recall", "ndcg")
-
-
-def oracle_metrics(raw_dir: Path, data, test: pd.DataFrame, ks, max_users: int, seed: int) -> dict:
-    """Metrics of the generator's true preferences on (a seeded sample of) the evaluated users."""
-    rows = oracle.sample_rows(len(data.users), max_users, seed)
-    day = oracle.test_period_day(test["started_at"].to_numpy())
-    top = oracle.oracle_top_items(load_ground_truth(raw_dir), data, rows, day, max(ks))
-    return ranking_metrics(top, data.truth[rows], data.train[rows], data.item_listeners,
-                           data.n_train_users, data.n_train_items, ks)
-
-
-def per_k_tables(results: dict[str, dict], ks) -> dict[str, pd.DataFrame]:
-    """One table per metric: a row per k, a column per recommender (what `dvc plots` draws)."""
-    return {
-        metric: pd.DataFrame({"k": list(ks), **{name: [scores[f"{metric}_at_{k}"] for k in ks]
-                                                 for name, scores in results.items()}})
-        for metric in PLOTTED
-    }
 
 
 @stage("evaluate")
@@ -52,14 +32,16 @@ def main(params, logger):
     raw_dir = Path(params["data"]["raw_dir"])
     if has_ground_truth(raw_dir):
         with timed(logger, "scoring the oracle"):
-            results["oracle"] = oracle_metrics(raw_dir, data, test, ks, cfg["oracle_max_users"], cfg["seed"])
+            rows = oracle.sample_rows(len(data.users), cfg["oracle_max_users"], cfg["seed"])
+            day = oracle.test_period_day(test["started_at"].to_numpy())
+            results["oracle"] = oracle.oracle_metrics(load_ground_truth(raw_dir), data, rows, day, ks)
     for name, scores in results.items():
         logger.info("%-14s ndcg@10 %.4f  recall@10 %.4f  precision@10 %.4f", name,
                     scores.get("ndcg_at_10", float("nan")), scores.get("recall_at_10", float("nan")),
                     scores.get("precision_at_10", float("nan")))
     results["cold_users_top_popular"] = evaluation.evaluate_cold_users(popular, data, ks)
 
-    for metric, table in per_k_tables({k: v for k, v in results.items() if k != "cold_users_top_popular"}, ks).items():
+    for metric, table in evaluation.per_k_tables(results, ks).items():
         write_csv(table, PLOTS / f"{metric}.csv")
     write_json(results, Path("metrics/evaluation.json"))
 

@@ -1,12 +1,10 @@
 """DVC stage `rank`: final recommendations, the ranker's top-n over candidates built on all train events."""
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from catboost import CatBoost
 
 from src.recsys.als import AlsModel
-from src.recsys.interactions import InteractionMatrix
 from src.recsys.io import progress_logger, timed, write_parquet
 from src.recsys.ranking.candidates import similar_table_to_arrays
 from src.recsys.ranking.history import History
@@ -19,20 +17,22 @@ def main(params, logger):
     cfg = params["rank"]
     train = pd.read_parquet("data/split/train.parquet")
     items = pd.read_parquet("data/processed/items.parquet", columns=["track_id", "artists", "genres"])
+    n_train = len(train)
+    history = History.before(train, params["split"]["date"])
+    del train
     model = AlsModel.load("models/als.npz")
-    data = InteractionMatrix.from_events(train[["user_id", "track_id"]])
-    if not (np.array_equal(data.user_ids, model.user_ids) and np.array_equal(data.item_ids, model.item_ids)):
-        raise RuntimeError("models/als.npz was not fit on data/split/train.parquet: rerun `dvc repro als`")
+    data = history.interaction_matrix()
+    model.check_fit_on(data)
     similar = similar_table_to_arrays(pd.read_parquet("data/recommendations/similar.parquet"), model.item_ids,
                                       params["similar"]["n"])
-    context = RankingContext.build(History.before(train, params["split"]["date"]), model, data.matrix, similar, items, cfg)
+    context = RankingContext.build(history, model, data.matrix, similar, items, cfg)
     ranker = CatBoost()
     ranker.load_model("models/ranker.cbm")
     with timed(logger, f"ranking candidates of {len(model.user_ids)} users"):
         recs = recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), cfg["n"],
                          progress_logger(logger, "ranked users"))
     logger.info("read %d train events; wrote %d recommendations for %d users",
-                len(train), len(recs), recs["user_id"].nunique())
+                n_train, len(recs), recs["user_id"].nunique())
     write_parquet(recs, Path("data/recommendations/recommendations.parquet"))
 
 

@@ -6,7 +6,6 @@ import pandas as pd
 
 from src.recsys import figures
 from src.recsys.als import fit_als
-from src.recsys.interactions import InteractionMatrix
 from src.recsys.io import atomic_path, progress_logger, timed, write_json
 from src.recsys.ranking.dataset import label_window, training_users, window_events
 from src.recsys.ranking.history import History
@@ -24,11 +23,12 @@ def main(params, logger):
     items = pd.read_parquet("data/processed/items.parquet", columns=["track_id", "artists", "genres"])
     start, end = label_window(params["split"]["date"], cfg["label_days"])
     history = History.before(train, start)
-    labels = window_events(train, start, end)
+    labels = window_events(train, start, end)[["user_id", "track_id"]]
+    del train
     logger.info("features before %s: %d events; labels in [%s, %s): %d events",
                 start, len(history), start, end, len(labels))
 
-    data = InteractionMatrix.from_events(train[train["started_at"].to_numpy() < start])
+    data = history.interaction_matrix()
     with timed(logger, "fitting ALS on the feature period"):
         model = fit_als(data, als["factors"], als["iterations"], als["regularization"], als["alpha"],
                         als["random_state"], show_progress=False)
@@ -41,7 +41,7 @@ def main(params, logger):
     logger.info("training rows: %d (%.1f%% positive)", len(frame), 100 * frame["label"].mean())
 
     with timed(logger, f"fitting CatBoost ({cfg['model']['loss']})"), atomic_path(MODEL) as tmp:
-        ranker, report = fit_ranker(frame, cfg["model"], MODEL.parent / "catboost_info")
+        ranker, report = fit_ranker(frame, cfg["model"])
         ranker.save_model(str(tmp))
     weights = importances(ranker)
     figures.bar_figure(pd.DataFrame({"feature": list(weights), "importance": list(weights.values())}),

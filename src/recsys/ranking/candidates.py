@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..als import AlsModel
-from ..interactions import encode
+from ..interactions import encode, lookup_sorted
 from ..topk import top_k_scores
 from .history import History
 
@@ -49,14 +49,6 @@ def _pair_keys(user_pos: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarr
     return user_pos.astype(np.int64) * n_items + item
 
 
-def _lookup(keys: np.ndarray, source_keys: np.ndarray, values: np.ndarray, default) -> np.ndarray:
-    """``values`` of the sorted ``source_keys`` at ``keys``, ``default`` where absent."""
-    if len(source_keys) == 0:
-        return np.full(len(keys), default, dtype=values.dtype)
-    position = np.searchsorted(source_keys, keys).clip(0, len(source_keys) - 1)
-    return np.where(source_keys[position] == keys, values[position], default)
-
-
 def chart_keys(chart: np.ndarray, n_users: int, n_items: int) -> np.ndarray:
     """Sorted pair keys giving every user of the batch the same chart."""
     return np.sort(_pair_keys(np.repeat(np.arange(n_users), len(chart)), np.tile(chart, n_users), n_items))
@@ -74,6 +66,8 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
     model = sources.model
     n_items = len(model.item_ids)
     rows = encode(user_ids, model.user_ids)
+    if (rows < 0).any():
+        raise ValueError(f"users unknown to the ALS model: {user_ids[rows < 0][:5]}")
     seen = sources.seen[rows]
 
     als_items, _ = top_k_scores(model.user_factors[rows], model.item_factors, n_als, exclude=seen)
@@ -105,10 +99,10 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
     return pd.DataFrame({
         "user_pos": (keys // n_items).astype(np.int32),
         "item": (keys % n_items).astype(np.int32),
-        "als_rank": _lookup(keys, als_keys, als_rank, NO_RANK),
-        "sim_score": _lookup(keys, sim_keys, sim["score"].to_numpy(np.float32), np.float32(0)),
-        "sim_sources": _lookup(keys, sim_keys, sim["sources"].to_numpy(np.float32), np.float32(0)),
-        "sim_age_days": _lookup(keys, sim_keys, sim["age"].to_numpy(np.float32), NO_AGE),
+        "als_rank": lookup_sorted(als_keys, als_rank, keys, NO_RANK),
+        "sim_score": lookup_sorted(sim_keys, sim["score"].to_numpy(np.float32), keys, np.float32(0)),
+        "sim_sources": lookup_sorted(sim_keys, sim["sources"].to_numpy(np.float32), keys, np.float32(0)),
+        "sim_age_days": lookup_sorted(sim_keys, sim["age"].to_numpy(np.float32), keys, NO_AGE),
         "from_popular": np.isin(keys, pop_keys).astype(np.float32),
         "from_trending": np.isin(keys, trend_keys).astype(np.float32),
     })

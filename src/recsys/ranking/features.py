@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from ..interactions import encode
+from ..interactions import encode, lookup_sorted
 from .candidates import CandidateSources
 from .history import History, TrackStats
 
@@ -88,12 +88,38 @@ class TrackMeta:
         return cls(artist=artist, n_artists=len(artist_ids), genres=matrix)
 
 
+@dataclass
+class TrackFeatures:
+    """Track-side feature columns over all model items, computed once per history (not per batch)."""
+
+    listeners_log: np.ndarray
+    recent_log: np.ndarray
+    trend: np.ndarray
+    age_days: np.ndarray
+    artist_share: np.ndarray
+    genre_share: sp.csr_matrix  # (n_items, n_genres): the track's share of each genre's recent listens
+    genre_share_total: np.ndarray
+
+    @classmethod
+    def of(cls, stats: TrackStats, meta: TrackMeta) -> "TrackFeatures":
+        artist_share, genre_share = meta.shares(stats.recent_listeners)
+        return cls(
+            listeners_log=np.log1p(stats.listeners),
+            recent_log=np.log1p(stats.recent_listeners),
+            trend=stats.recent_listeners / np.maximum(stats.listeners, 1.0),
+            age_days=stats.age_days,
+            artist_share=artist_share,
+            genre_share=genre_share,
+            genre_share_total=np.asarray(genre_share.sum(axis=1)).ravel(),
+        )
+
+
 def _per_user(owner: np.ndarray, values: np.ndarray, n_users: int) -> np.ndarray:
     return np.bincount(owner, weights=values, minlength=n_users)
 
 
 def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: CandidateSources,
-                   history: History, stats: TrackStats, meta: TrackMeta,
+                   history: History, tracks: TrackFeatures, meta: TrackMeta,
                    recent_days: float, half_life_days: float) -> pd.DataFrame:
     """Add the ``FEATURES`` columns to a batch's candidates (see the module docstring)."""
     model = sources.model
@@ -103,53 +129,57 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     out = candidates.copy()
 
     user_rows = encode(user_ids, model.user_ids)
+    if (user_rows < 0).any():
+        raise ValueError(f"users unknown to the ALS model: {user_ids[user_rows < 0][:5]}")
     out["als_score"] = np.einsum("ij,ij->i", model.user_factors[user_rows[user_pos]], model.item_factors[item])
-
-    listeners_log = np.log1p(stats.listeners)
-    out["track_listeners_log"] = listeners_log[item]
-    out["track_recent_log"] = np.log1p(stats.recent_listeners)[item]
-    out["track_trend"] = (stats.recent_listeners / np.maximum(stats.listeners, 1.0))[item]
-    out["track_age_days"] = stats.age_days[item]
+    out["track_listeners_log"] = tracks.listeners_log[item]
+    out["track_recent_log"] = tracks.recent_log[item]
+    out["track_trend"] = tracks.trend[item]
+    out["track_age_days"] = tracks.age_days[item]
 
     owner, event = history.events_of(history.rows_of(user_ids))
     track = encode(history.track_id[event], model.item_ids)
     known = track >= 0
     owner, track, age = owner[known], track[known], history.age_days[event][known]
     count = np.bincount(owner, minlength=n_users).astype(np.float32)
+    recent = (age <= recent_days).astype(np.float32)
     out["user_events_log"] = np.log1p(count)[user_pos]
-    out["user_recent_events"] = _per_user(owner, (age <= recent_days).astype(np.float32), n_users)[user_pos]
+    out["user_recent_events"] = _per_user(owner, recent, n_users)[user_pos]
     last = np.full(n_users, 1e4, dtype=np.float32)
     np.minimum.at(last, owner, age)
     out["user_days_since_last"] = last[user_pos]
-    usual = _per_user(owner, listeners_log[track], n_users) / np.maximum(count, 1.0)
-    out["popularity_gap"] = listeners_log[item] - usual[user_pos]
+    usual = _per_user(owner, tracks.listeners_log[track], n_users) / np.maximum(count, 1.0)
+    out["popularity_gap"] = tracks.listeners_log[item] - usual[user_pos]
 
     weight = np.power(0.5, age / half_life_days).astype(np.float32)
-    total = np.maximum(_per_user(owner, weight, n_users), 1e-9)
-    out["genre_affinity"] = genre_affinity(owner, track, weight / total[owner], user_pos, item, meta, n_users)
-    recent = (age <= recent_days).astype(np.float32)
-    recent_total = np.maximum(_per_user(owner, recent, n_users), 1e-9)
-    out["genre_affinity_recent"] = genre_affinity(owner, track, recent / recent_total[owner], user_pos, item, meta, n_users)
-    affinity, artist_count = artist_affinity(owner, track, weight / total[owner], user_pos, item, meta)
+    weight /= np.maximum(_per_user(owner, weight, n_users), 1e-9)[owner]
+    recent /= np.maximum(_per_user(owner, recent, n_users), 1e-9)[owner]
+    profile = genre_profile(owner, track, weight, meta, n_users)
+    out["genre_affinity"] = genre_affinity(profile, user_pos, item, meta.genres)
+    out["genre_affinity_recent"] = genre_affinity(genre_profile(owner, track, recent, meta, n_users), user_pos, item,
+                                                  meta.genres)
+    affinity, artist_count = artist_affinity(owner, track, weight, user_pos, item, meta)
     out["artist_affinity"] = affinity
     out["artist_listens_log"] = np.log1p(artist_count)
-    artist_share, genre_share = meta.shares(stats.recent_listeners)
-    out["artist_share"] = artist_share[item]
-    out["artist_route"] = affinity * artist_share[item]
-    out["genre_share"] = np.asarray(genre_share[item].sum(axis=1)).ravel()
-    out["genre_route"] = genre_affinity(owner, track, weight / total[owner], user_pos, item, meta, n_users, genre_share)
+    out["artist_share"] = tracks.artist_share[item]
+    out["artist_route"] = affinity * tracks.artist_share[item]
+    out["genre_share"] = tracks.genre_share_total[item]
+    out["genre_route"] = genre_affinity(profile, user_pos, item, tracks.genre_share)
     for column in FEATURES:
         out[column] = out[column].astype(np.float32)
     return out
 
 
-def genre_affinity(owner, track, weight, user_pos, item, meta: TrackMeta, n_users: int,
-                   candidate_side: sp.csr_matrix | None = None) -> np.ndarray:
-    """Sum over the candidate's genres of the user's weighted genre share times the candidate's
-    genre weight (its genre membership by default, or e.g. its share of each genre's listens)."""
+def genre_profile(owner, track, weight, meta: TrackMeta, n_users: int) -> np.ndarray:
+    """(n_users, n_genres) weighted genre shares of each user's listens (rows sum to <= 1)."""
     listen_matrix = sp.csr_matrix((weight, (owner, np.arange(len(owner)))), shape=(n_users, len(owner)))
-    profile = (listen_matrix @ meta.genres[track]).toarray()  # (n_users, n_genres), rows sum to <= 1
-    candidate_genres = (meta.genres if candidate_side is None else candidate_side)[item].tocoo()
+    return (listen_matrix @ meta.genres[track]).toarray()
+
+
+def genre_affinity(profile: np.ndarray, user_pos, item, track_genres: sp.csr_matrix) -> np.ndarray:
+    """Sum over the candidate's genres of the user's genre share times the track's weight in that
+    genre (its genre membership, or e.g. its share of the genre's listens)."""
+    candidate_genres = track_genres[item].tocoo()
     values = candidate_genres.data * profile[user_pos[candidate_genres.row], candidate_genres.col]
     return np.bincount(candidate_genres.row, weights=values, minlength=len(item))
 
@@ -163,7 +193,5 @@ def artist_affinity(owner, track, weight, user_pos, item, meta: TrackMeta) -> tu
     keys, inverse = np.unique(owner.astype(np.int64) * n + listened, return_inverse=True)
     share = np.bincount(inverse, weights=weight)
     count = np.bincount(inverse).astype(np.float64)
-    candidate_keys = user_pos.astype(np.int64) * n + meta.artist[item]
-    position = np.searchsorted(keys, candidate_keys).clip(0, max(len(keys) - 1, 0))
-    found = (keys[position] == candidate_keys) & (meta.artist[item] >= 0) if len(keys) else np.zeros(len(item), bool)
-    return np.where(found, share[position], 0.0), np.where(found, count[position], 0.0)
+    candidate_keys = np.where(meta.artist[item] >= 0, user_pos.astype(np.int64) * n + meta.artist[item], -1)
+    return lookup_sorted(keys, share, candidate_keys, 0.0), lookup_sorted(keys, count, candidate_keys, 0.0)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..interactions import encode, unique_sorted
+import scipy.sparse as sp
+
+from ..interactions import InteractionMatrix, encode, segment_positions, unique_sorted
 
 DAY = np.timedelta64(1, "D")
 
@@ -41,6 +43,16 @@ class History:
     def __len__(self) -> int:
         return len(self.track_id)
 
+    def interaction_matrix(self) -> InteractionMatrix:
+        """The binary user x track matrix of this history (rows follow ``user_ids``), built
+        from the grouped events without another copy of the event table."""
+        item_ids = unique_sorted(self.track_id).astype(np.int32)
+        matrix = sp.csr_matrix((np.ones(len(self), dtype=np.float32), encode(self.track_id, item_ids), self.indptr),
+                               shape=(len(self.user_ids), len(item_ids)))
+        matrix.sum_duplicates()
+        matrix.data[:] = 1.0  # a repeated listen is still one positive
+        return InteractionMatrix(matrix, self.user_ids.astype(np.int32), item_ids)
+
     def rows_of(self, user_ids: np.ndarray) -> np.ndarray:
         """History row of each user (-1 for users without history)."""
         return encode(user_ids, self.user_ids)
@@ -52,10 +64,7 @@ class History:
         starts = np.where(known, self.indptr[np.maximum(rows, 0)], 0)
         if last is not None:
             starts = np.maximum(starts, ends - last)
-        lengths = ends - starts
-        owner = np.repeat(np.arange(len(rows)), lengths)
-        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return owner, offsets + np.repeat(starts, lengths)
+        return segment_positions(starts, ends)
 
 
 @dataclass
@@ -63,7 +72,7 @@ class TrackStats:
     """Per-track popularity over the history, aligned with a sorted ``track_ids`` vocabulary."""
 
     track_ids: np.ndarray
-    listeners: np.ndarray  # events (distinct listeners: no repeated pairs) over the whole history
+    listeners: np.ndarray  # listens over the whole history (= listeners where (user, track) pairs do not repeat)
     recent_listeners: np.ndarray  # over the last ``recent_days`` before the cut-off
     age_days: np.ndarray  # days since the track's first listen in the history (a release-date proxy)
 

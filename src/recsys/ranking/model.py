@@ -1,8 +1,6 @@
 """The CatBoost ranker: fit with early stopping on held-out users, score, and pick each user's top-n."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from catboost import CatBoost, Pool
@@ -24,7 +22,7 @@ def make_pool(frame: pd.DataFrame) -> Pool:
                 group_id=frame["user_id"].to_numpy(), feature_names=FEATURES)
 
 
-def fit_ranker(frame: pd.DataFrame, cfg: dict, train_dir: Path) -> tuple[CatBoost, dict]:
+def fit_ranker(frame: pd.DataFrame, cfg: dict) -> tuple[CatBoost, dict]:
     """Fit on training users, early-stop on the validation users' NDCG@10."""
     held_out = split_users(frame["user_id"].to_numpy(), cfg["validation_share"], cfg["seed"])
     model = CatBoost({
@@ -39,7 +37,6 @@ def fit_ranker(frame: pd.DataFrame, cfg: dict, train_dir: Path) -> tuple[CatBoos
         "use_best_model": True,
         "thread_count": -1,
         "verbose": 50,
-        "train_dir": str(train_dir),
         "allow_writing_files": False,
     })
     model.fit(make_pool(frame[~held_out]), eval_set=make_pool(frame[held_out]))

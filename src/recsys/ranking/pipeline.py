@@ -17,7 +17,7 @@ from ..interactions import encode
 from ..topk import similar_items
 from .candidates import CandidateSources, generate_candidates
 from .dataset import label_candidates, sample_negatives
-from .features import FEATURES, TrackMeta, build_features
+from .features import FEATURES, TrackFeatures, TrackMeta, build_features
 from .history import History, TrackStats
 from .model import top_n
 
@@ -31,6 +31,7 @@ class RankingContext:
     history: History
     sources: CandidateSources
     stats: TrackStats
+    tracks: TrackFeatures
     meta: TrackMeta
     cfg: dict  # the `rank` params
 
@@ -42,13 +43,14 @@ class RankingContext:
         sources = CandidateSources(model, seen, similar[0], similar[1],
                                    popular=chart(stats.listeners, sizes["popular"]),
                                    trending=chart(stats.recent_listeners, sizes["trending"]))
-        return cls(history, sources, stats, TrackMeta.of(items, model.item_ids), cfg)
+        meta = TrackMeta.of(items, model.item_ids)
+        return cls(history, sources, stats, TrackFeatures.of(stats, meta), meta, cfg)
 
     def featurized(self, user_ids: np.ndarray) -> pd.DataFrame:
         """Candidates with features for one batch of users."""
         sizes = self.cfg["candidates"]
         candidates = generate_candidates(self.sources, self.history, user_ids, sizes["als"], sizes["recent_listens"])
-        return build_features(candidates, user_ids, self.sources, self.history, self.stats, self.meta,
+        return build_features(candidates, user_ids, self.sources, self.history, self.tracks, self.meta,
                               self.cfg["recent_days"], self.cfg["affinity_half_life_days"])
 
     def batches(self, user_ids: np.ndarray, progress: Progress | None = None) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..interactions import segment_positions
+
 GROUND_TRUTH_DIR = "ground_truth"  # beside the raw files, written only by the generator
 CHANNELS = ("p_genre", "p_artist", "p_popular")
 DAYS_IN_YEAR = 365
@@ -71,11 +73,8 @@ class GroundTruth:
 
 def _rows_of(sorted_user_ids: np.ndarray, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(batch position, row) of every row of a table sorted by user id that belongs to ``user_ids``."""
-    starts = np.searchsorted(sorted_user_ids, user_ids, side="left")
-    ends = np.searchsorted(sorted_user_ids, user_ids, side="right")
-    lengths = ends - starts
-    owner = np.repeat(np.arange(len(user_ids)), lengths)
-    return owner, np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+    return segment_positions(np.searchsorted(sorted_user_ids, user_ids, side="left"),
+                             np.searchsorted(sorted_user_ids, user_ids, side="right"))
 
 
 class DayPreferences:
