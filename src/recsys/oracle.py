@@ -5,6 +5,8 @@ reach on it, so the results table shows how far each model is from it.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from .evaluation import EvaluationSet
@@ -27,7 +29,8 @@ def sample_rows(n_rows: int, max_rows: int, seed: int) -> np.ndarray:
 
 
 def oracle_top_items(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, day: int, k: int,
-                     max_batch_cells: int = 20_000_000) -> np.ndarray:
+                     max_batch_cells: int = 20_000_000,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """(len(rows), k) item codes of ``data``: top unseen train tracks by true preference on ``day``.
 
     Users are scored in batches of at most ``max_batch_cells`` (user, track) scores
@@ -52,11 +55,14 @@ def oracle_top_items(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, 
         best = np.take_along_axis(part, order, axis=1)
         best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = EMPTY
         top[begin:begin + len(batch), :width] = best
+        if progress:
+            progress(begin + len(batch), len(rows))
     return top
 
 
-def oracle_metrics(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, day: int, ks) -> dict[str, float]:
+def oracle_metrics(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, day: int, ks,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Metrics of the true preferences on the evaluated users at ``rows`` (a sample bounds the cost)."""
-    top = oracle_top_items(truth, data, rows, day, max(ks))
+    top = oracle_top_items(truth, data, rows, day, max(ks), progress=progress)
     return ranking_metrics(top, data.truth[rows], data.train[rows], data.item_listeners,
                            data.n_train_users, data.n_train_items, ks)

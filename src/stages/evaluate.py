@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from src.recsys import evaluation, oracle
-from src.recsys.io import timed, write_csv, write_json
+from src.recsys.io import progress_logger, timed, write_csv, write_json
 from src.recsys.stage import stage
 from src.recsys.synthetic.preferences import has_ground_truth, load_ground_truth
 
@@ -34,7 +34,8 @@ def main(params, logger):
         with timed(logger, "scoring the oracle"):
             rows = oracle.sample_rows(len(data.users), cfg["oracle_max_users"], cfg["seed"])
             day = oracle.test_period_day(test["started_at"].to_numpy())
-            results["oracle"] = oracle.oracle_metrics(load_ground_truth(raw_dir), data, rows, day, ks)
+            results["oracle"] = oracle.oracle_metrics(load_ground_truth(raw_dir), data, rows, day, ks,
+                                                      progress=progress_logger(logger, "oracle users"))
     for name, scores in results.items():
         logger.info("%-14s ndcg@10 %.4f  recall@10 %.4f  precision@10 %.4f", name,
                     scores.get("ndcg_at_10", float("nan")), scores.get("recall_at_10", float("nan")),
