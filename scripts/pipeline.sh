@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"  # stage commands run `python` from the venv
 export DVC_NO_ANALYTICS=1
-.venv/bin/dvc repro "$@"
-.venv/bin/dvc metrics show
+dvc repro "$@"
+dvc metrics show

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"  # stage commands run `python` from the venv
 export DVC_NO_ANALYTICS=1
-.venv/bin/python -m pytest -q "$@"
+python -m pytest -q "$@"
