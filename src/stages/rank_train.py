@@ -29,8 +29,8 @@ def main(params, logger):
                 start, len(history), start, end, len(labels))
 
     data = history.interaction_matrix()
-    with timed(logger, "fitting ALS on the feature period"):
-        model = fit_als(data, als["factors"], als["iterations"], als["regularization"], als["alpha"],
+    with timed(logger, f"fitting ALS on the feature period ({cfg['als_iterations']} iterations)"):
+        model = fit_als(data, als["factors"], cfg["als_iterations"], als["regularization"], als["alpha"],
                         als["random_state"], show_progress=False)
     rng = np.random.default_rng(cfg["model"]["seed"])
     users = training_users(history.user_ids, labels, cfg["max_train_users"], rng)
