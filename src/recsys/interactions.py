@@ -73,6 +73,11 @@ def segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray,
     return owner, offsets + np.repeat(starts, lengths)
 
 
+def positions_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal values (``sorted_groups`` is sorted)."""
+    return np.arange(len(sorted_groups)) - np.searchsorted(sorted_groups, sorted_groups)
+
+
 def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default) -> np.ndarray:
     """``values`` aligned with the sorted unique ``sorted_keys``, read at ``query``; ``default`` where absent."""
     if len(sorted_keys) == 0:

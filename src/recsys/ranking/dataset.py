@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..interactions import encode
+from ..interactions import encode, positions_in_groups
 
 
 def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.datetime64]:
@@ -42,8 +42,7 @@ def sample_negatives(user_pos: np.ndarray, label: np.ndarray, negatives_per_user
     has_positive = np.bincount(user_pos, weights=label, minlength=user_pos.max() + 1 if len(user_pos) else 0) > 0
     order = np.lexsort((rng.random(len(user_pos)), label, user_pos))  # per user: negatives first, shuffled
     sorted_user, sorted_label = user_pos[order], label[order]
-    first_of_user = np.searchsorted(sorted_user, sorted_user)
-    negative_rank = np.arange(len(order)) - first_of_user
+    negative_rank = positions_in_groups(sorted_user)
     keep_sorted = (sorted_label == 1) | (negative_rank < negatives_per_user)
     keep = np.zeros(len(order), dtype=bool)
     keep[order[keep_sorted]] = True

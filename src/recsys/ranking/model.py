@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoost, Pool
 
+from ..interactions import positions_in_groups
 from .features import FEATURES
 
 
@@ -60,6 +61,4 @@ def importances(model: CatBoost) -> dict[str, float]:
 def top_n(user_pos: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     """Row indices of each user's ``n`` best-scored candidates, ordered by user then score."""
     order = np.lexsort((-scores, user_pos))
-    sorted_user = user_pos[order]
-    rank = np.arange(len(order)) - np.searchsorted(sorted_user, sorted_user)
-    return order[rank < n]
+    return order[positions_in_groups(user_pos[order]) < n]

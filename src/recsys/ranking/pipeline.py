@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..als import AlsModel
-from ..interactions import encode
+from ..interactions import encode, positions_in_groups
 from ..topk import similar_items
 from .candidates import CandidateSources, generate_candidates
 from .dataset import label_candidates, sample_negatives
@@ -107,7 +107,7 @@ def recommend(context: RankingContext, user_ids: np.ndarray, score: Callable[[pd
         scores = score(frame[FEATURES])
         best = top_n(frame["user_pos"].to_numpy(), scores, n)
         user_pos = frame["user_pos"].to_numpy()[best]
-        rank = np.arange(len(best)) - np.searchsorted(user_pos, user_pos) + 1
+        rank = positions_in_groups(user_pos) + 1
         parts.append(pd.DataFrame({
             "user_id": batch[user_pos].astype(np.int32),
             "track_id": item_ids[frame["item"].to_numpy()[best]].astype(np.int32),

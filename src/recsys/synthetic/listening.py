@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from ..interactions import positions_in_groups
 from .catalog import Catalog
 from .preferences import DAYS_IN_YEAR, YEAR_START, track_weights
 
@@ -254,7 +255,7 @@ def chunk_events(rng: np.random.Generator, users: Users, rows: slice, sampler: "
         by_user = np.argsort(user[first], kind="stable")  # keep draw order within each user
         first = first[by_user]
         user, track, day = user[first], track[first], day[first]
-        rank = np.arange(len(user)) - np.searchsorted(user, np.arange(n_users))[user]
+        rank = positions_in_groups(user)
         keep = rank < wanted[user]
         user, track, day = user[keep], track[keep], day[keep]
         missing = wanted - np.bincount(user, minlength=n_users)
@@ -263,7 +264,7 @@ def chunk_events(rng: np.random.Generator, users: Users, rows: slice, sampler: "
 
     order = np.lexsort((rng.random(len(user)), day, user))
     user, track, day = user[order], track[order], day[order]
-    seq = np.arange(len(user)) - np.searchsorted(user, np.arange(n_users))[user] + 1
+    seq = positions_in_groups(user) + 1
     return pd.DataFrame({
         "user_id": table["user_id"].to_numpy()[user].astype(np.int32),
         "track_id": sampler.tracks["track_id"].to_numpy()[track].astype(np.int32),
