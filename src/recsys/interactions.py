@@ -78,12 +78,21 @@ def positions_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
     return np.arange(len(sorted_groups)) - np.searchsorted(sorted_groups, sorted_groups)
 
 
+def find_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each ``query`` value in the sorted unique ``sorted_keys``, -1 where absent (binary search)."""
+    query = np.asarray(query)
+    if len(sorted_keys) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    position = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
+    return np.where(sorted_keys[position] == query, position, -1)
+
+
 def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default) -> np.ndarray:
     """``values`` aligned with the sorted unique ``sorted_keys``, read at ``query``; ``default`` where absent."""
+    position = find_sorted(sorted_keys, query)
     if len(sorted_keys) == 0:
-        return np.full(len(query), default, dtype=values.dtype)
-    position = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
-    return np.where(sorted_keys[position] == query, values[position], default)
+        return np.full(len(position), default, dtype=values.dtype)
+    return np.where(position >= 0, values[position], default)
 
 
 def ranked_frame(query_ids: np.ndarray, result_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,

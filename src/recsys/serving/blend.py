@@ -1,0 +1,204 @@
+"""One user's list: offline recommendations, online candidates from the latest listens, a blend, a backfill.
+
+``recommend`` is the only function that builds a served list. The service calls it per request and the
+`replay` stage calls it per replayed user, so the replay metrics measure exactly what is served.
+
+The rules, in order:
+
+1. **Heard tracks never appear**: the user's train history (from the bundle) and every online listen
+   are removed from all candidate lists before anything else.
+2. **Offline candidates**: the user's final recommendations, best first. A user without them (cold)
+   gets the popularity chart in their place, tagged ``popular``.
+3. **Online candidates**: the similar tracks of the user's last ``recent_listens`` online listens.
+   A track similar to several of them adds up: ``score = sum_j recency_decay**j * similarity(listen_j,
+   track)`` with ``j = 0`` for the latest listen; best first, ties by lower track id.
+4. **Blend** (mode ``blended``), by ``strategy``:
+
+   * ``interleave``: the lists share the slots in the proportion ``online_weight : 1 - online_weight``.
+     The ``j``-th item of a list sits at position ``(j + 0.5) / weight`` and the lists merge by
+     position (online first on a tie): 0.5 alternates online, offline, online, ...
+   * ``rrf``: weighted reciprocal-rank fusion, ``online_weight / (60 + online rank) +
+     (1 - online_weight) / (60 + offline rank)``; a track in both lists gets both terms.
+
+   A track in both lists appears once, tagged with the list that placed it (``rrf``: the larger term).
+5. **Backfill**: the popularity order (every train track by distinct listeners) fills the list up to
+   ``k``, so an answer has exactly ``k`` items whenever the catalog holds that many unheard tracks.
+
+Modes ``offline`` and ``online`` skip the blend and keep only that list (then the backfill): the
+debugging views of the service and the two baselines of the replay evaluation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..interactions import find_sorted
+from .bundle import ServingBundle
+from .ragged import RaggedTable
+
+OFFLINE, ONLINE, POPULAR = 0, 1, 2
+SOURCES = ("offline", "online", "popular")  # indexed by the codes above
+MODES = ("blended", "offline", "online")
+STRATEGIES = ("interleave", "rrf")
+RRF_CONSTANT = 60  # the usual reciprocal-rank-fusion constant: damps the gap between the first ranks
+_BACKFILL_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """How online candidates are built and blended (the `service` params that shape a list)."""
+
+    recent_listens: int = 3
+    recency_decay: float = 0.5
+    strategy: str = "interleave"
+    online_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.recent_listens, int) or self.recent_listens < 1:
+            raise ValueError(f"service.recent_listens: expected an integer >= 1, got {self.recent_listens!r}")
+        if not 0.0 < self.recency_decay <= 1.0:
+            raise ValueError(f"service.recency_decay: expected 0 < value <= 1, got {self.recency_decay!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"service.blend.strategy: expected one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if not 0.0 <= self.online_weight <= 1.0:
+            raise ValueError(f"service.blend.online_weight: expected 0 <= value <= 1, got {self.online_weight!r}")
+
+    @classmethod
+    def from_params(cls, service: dict[str, Any]) -> "BlendConfig":
+        """Read the ``service`` section of params.yaml."""
+        blend = service.get("blend", {})
+        return cls(recent_listens=service["recent_listens"], recency_decay=float(service["recency_decay"]),
+                   strategy=blend["strategy"], online_weight=float(blend["online_weight"]))
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """A served list: tracks best first, each with its own source's score and the source's code."""
+
+    track_ids: np.ndarray  # int32
+    scores: np.ndarray  # float32: ranker score (offline), summed similarity (online), listeners (popular)
+    sources: np.ndarray  # int8 codes into SOURCES
+    cold: bool  # the user has no offline recommendations
+
+
+def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k: int, config: BlendConfig,
+              mode: str = "blended") -> RankedList:
+    """The ``k`` tracks to serve ``user_id``, given their online listens (most recent first)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    online_listens = np.asarray(online_listens, dtype=np.int32)
+    heard = _Heard(bundle.history.row(user_id)[0], online_listens)
+    offline_items, offline_scores = bundle.offline.row(user_id)
+    cold = len(offline_items) == 0
+    lists = []
+    if mode in ("blended", "online"):
+        items, scores = online_candidates(online_listens, bundle.similar, config)
+        lists.append(heard.drop((items, scores, np.full(len(items), ONLINE, dtype=np.int8))))
+    if mode in ("blended", "offline"):
+        if cold:
+            lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
+        else:
+            lists.append(heard.drop((offline_items, offline_scores, np.full(len(offline_items), OFFLINE, dtype=np.int8))))
+    chosen = blend(lists[0], lists[1], config) if len(lists) == 2 else _first_occurrences(lists[0])
+    chosen = tuple(part[:k] for part in chosen)
+    if len(chosen[0]) < k:
+        extra = _popular_unheard(bundle, heard, chosen[0], k - len(chosen[0]))
+        chosen = tuple(np.concatenate([a, b]) for a, b in zip(chosen, extra))
+    track_ids, scores, sources = chosen
+    return RankedList(track_ids.astype(np.int32), scores.astype(np.float32), sources.astype(np.int8), cold)
+
+
+def online_candidates(online_listens: np.ndarray, similar: RaggedTable, config: BlendConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks similar to the last ``recent_listens`` listens, summed with recency weights, best first."""
+    rows = [similar.row(int(track)) for track in online_listens[: config.recent_listens]]
+    if not rows:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+    items = np.concatenate([row[0] for row in rows])
+    weights = np.concatenate([row[1].astype(np.float64) * config.recency_decay ** j for j, row in enumerate(rows)])
+    tracks, inverse = np.unique(items, return_inverse=True)
+    scores = np.bincount(inverse, weights=weights, minlength=len(tracks))
+    order = np.lexsort((tracks, -scores))
+    return tracks[order].astype(np.int32), scores[order].astype(np.float32)
+
+
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # (track ids, scores, source codes), best first
+
+
+def blend(online: Candidates, offline: Candidates, config: BlendConfig) -> Candidates:
+    """Merge the two lists by the configured strategy; every track once."""
+    if config.strategy == "interleave":
+        return _interleave(online, offline, config.online_weight)
+    return _reciprocal_rank_fusion(online, offline, config.online_weight)
+
+
+def _interleave(online: Candidates, offline: Candidates, weight: float) -> Candidates:
+    positions = np.concatenate([_slot_positions(len(online[0]), weight), _slot_positions(len(offline[0]), 1.0 - weight)])
+    tie = np.repeat([0, 1], [len(online[0]), len(offline[0])])
+    order = np.lexsort((tie, positions))
+    order = order[np.isfinite(positions[order])]
+    merged = tuple(np.concatenate([a, b])[order] for a, b in zip(online, offline))
+    return _first_occurrences(merged)
+
+
+def _slot_positions(length: int, weight: float) -> np.ndarray:
+    """Where each item of a list sits when the list gets ``weight`` of the slots (inf: never)."""
+    if weight <= 0.0:
+        return np.full(length, np.inf)
+    return (np.arange(length) + 0.5) / weight
+
+
+def _reciprocal_rank_fusion(online: Candidates, offline: Candidates, weight: float) -> Candidates:
+    terms = np.concatenate([weight / (RRF_CONSTANT + np.arange(1, len(online[0]) + 1)),
+                            (1.0 - weight) / (RRF_CONSTANT + np.arange(1, len(offline[0]) + 1))])
+    items, scores, sources = (np.concatenate([a, b]) for a, b in zip(online, offline))
+    keep = terms > 0
+    items, scores, sources, terms = items[keep], scores[keep], sources[keep], terms[keep]
+    tracks, inverse = np.unique(items, return_inverse=True)
+    fused = np.bincount(inverse, weights=terms, minlength=len(tracks))
+    dominant = np.lexsort((-terms, inverse))  # per track, its larger term first
+    first = dominant[np.r_[True, inverse[dominant][1:] != inverse[dominant][:-1]]] if len(dominant) else dominant
+    order = np.lexsort((tracks, -fused))
+    picked = first[order]
+    return items[picked], scores[picked], sources[picked]
+
+
+def _first_occurrences(candidates: Candidates) -> Candidates:
+    """Keep each track's first (best) entry, in order."""
+    _, first = np.unique(candidates[0], return_index=True)
+    keep = np.sort(first)
+    return tuple(part[keep] for part in candidates)
+
+
+class _Heard:
+    """What the user has listened to: train history (sorted, from the bundle) and online listens."""
+
+    def __init__(self, history: np.ndarray, online: np.ndarray):
+        self.history = history
+        self.online = online
+
+    def mask(self, track_ids: np.ndarray) -> np.ndarray:
+        return np.isin(track_ids, self.online) | (find_sorted(self.history, track_ids) >= 0)
+
+    def drop(self, candidates: Candidates) -> Candidates:
+        keep = ~self.mask(candidates[0])
+        return tuple(part[keep] for part in candidates)
+
+
+def _popular_unheard(bundle: ServingBundle, heard: _Heard, taken: np.ndarray, count: int) -> Candidates:
+    """The first ``count`` tracks of the popularity order that are neither heard nor ``taken``."""
+    found: list[np.ndarray] = []
+    need, start = count, 0
+    while need > 0 and start < len(bundle.popular):
+        stop = start + max(_BACKFILL_CHUNK, 4 * need)
+        chunk = np.asarray(bundle.popular[start:stop])
+        keep = np.flatnonzero(~heard.mask(chunk) & ~np.isin(chunk, taken))[:need] + start
+        found.append(keep)
+        need -= len(keep)
+        start = stop
+    positions = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    return (np.asarray(bundle.popular[positions]), np.asarray(bundle.popular_listeners[positions], dtype=np.float32),
+            np.full(len(positions), POPULAR, dtype=np.int8))

@@ -1,0 +1,221 @@
+"""The serving bundle: everything the service answers from, as memory-mappable arrays and a manifest.
+
+Built once per pipeline run by the `serving` stage from the final recommendations, the similar-tracks
+table, the popularity chart, the train history and the catalog. Opening it maps the files without
+reading them, so a full-size bundle (1.37M users) starts in well under a second and only the pages a
+request touches become resident.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..interactions import encode, find_sorted, unique_sorted
+from ..io import DataValidationError
+from .ragged import RaggedTable
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+_TRACK_BITS = 31  # history pair key: user_id << 31 | track_id (ids are non-negative int32)
+
+
+class BundleError(RuntimeError):
+    """The bundle folder is missing, incomplete or of another format; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class TrackCatalog:
+    """Every known track id (sorted) with its name as UTF-8 bytes; writes of other ids are rejected."""
+
+    track_ids: np.ndarray  # int32, sorted unique
+    name_offsets: np.ndarray  # int64, len(track_ids) + 1
+    name_bytes: np.ndarray  # uint8
+
+    @classmethod
+    def from_items(cls, track_ids: np.ndarray, names: pd.Series) -> "TrackCatalog":
+        order = np.argsort(track_ids, kind="stable")
+        encoded = pa.array(names.to_numpy(dtype=object)[order], type=pa.large_string()).fill_null("")
+        _, offsets, data = encoded.buffers()
+        offsets = np.frombuffer(offsets, dtype=np.int64)[encoded.offset: encoded.offset + len(encoded) + 1]
+        start = int(offsets[0])
+        name_bytes = np.frombuffer(data, dtype=np.uint8)[start: int(offsets[-1])] if data is not None else \
+            np.empty(0, dtype=np.uint8)
+        return cls(np.asarray(track_ids, dtype=np.int32)[order], (offsets - start).astype(np.int64), name_bytes.copy())
+
+    def codes(self, track_ids: np.ndarray) -> np.ndarray:
+        """Position of each track in ``track_ids``, -1 when unknown (binary search: requests ask for a few ids)."""
+        return find_sorted(self.track_ids, track_ids)
+
+    def contains(self, track_ids: np.ndarray) -> np.ndarray:
+        return self.codes(track_ids) >= 0
+
+    def names(self, track_ids: np.ndarray) -> list[str | None]:
+        """Name of each track (None when the catalog has no name for it or does not know it)."""
+        codes = self.codes(track_ids)
+        names: list[str | None] = []
+        for code in codes.tolist():
+            if code < 0:
+                names.append(None)
+                continue
+            begin, end = int(self.name_offsets[code]), int(self.name_offsets[code + 1])
+            names.append(bytes(self.name_bytes[begin:end]).decode("utf-8") if end > begin else None)
+        return names
+
+
+@dataclass(frozen=True)
+class ServingBundle:
+    """Offline lists, similar tracks, listened tracks and the popularity order, keyed by real ids."""
+
+    offline: RaggedTable  # user -> final recommendations, best first, ranker scores
+    similar: RaggedTable  # track -> similar tracks, best first, cosine similarity
+    history: RaggedTable  # user -> tracks listened to in train, sorted by track id (membership by binary search)
+    popular: np.ndarray  # int32: every train track, most distinct listeners first (head = top_popular.parquet)
+    popular_listeners: np.ndarray  # int32 aligned with popular
+    catalog: TrackCatalog
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @classmethod
+    def build(cls, recommendations: pd.DataFrame, similar: pd.DataFrame, top_popular: pd.DataFrame,
+              train: pd.DataFrame, items: pd.DataFrame) -> "ServingBundle":
+        """Turn the pipeline's long tables into the bundle's arrays (vectorised; one sort of the history)."""
+        history, listeners = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
+        popular, popular_listeners = popularity_order(top_popular["track_id"].to_numpy(), *listeners)
+        bundle = cls(
+            offline=RaggedTable.from_ranked(recommendations["user_id"].to_numpy(), recommendations["track_id"].to_numpy(),
+                                            recommendations["score"].to_numpy(), recommendations["rank"].to_numpy()),
+            similar=RaggedTable.from_ranked(similar["track_id"].to_numpy(), similar["similar_track_id"].to_numpy(),
+                                            similar["score"].to_numpy(), similar["rank"].to_numpy()),
+            history=history,
+            popular=popular,
+            popular_listeners=popular_listeners,
+            catalog=TrackCatalog.from_items(items["track_id"].to_numpy(), items["name"]),
+            manifest={},
+        )
+        unknown = ~bundle.catalog.contains(bundle.popular)
+        if unknown.any():
+            raise DataValidationError(f"train: {int(unknown.sum())} listened track ids are not in the items catalog "
+                                      f"(first: {int(bundle.popular[unknown][0])})")
+        return bundle
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the bundle under its file name (without ``.npy``), in a fixed order."""
+        named: dict[str, np.ndarray] = {}
+        for table in ("offline", "similar", "history"):
+            ragged: RaggedTable = getattr(self, table)
+            for part in ("keys", "offsets", "items", "scores"):
+                if getattr(ragged, part) is not None:
+                    named[f"{table}.{part}"] = getattr(ragged, part)
+        named["popular.items"] = self.popular
+        named["popular.listeners"] = self.popular_listeners
+        named["catalog.track_ids"] = self.catalog.track_ids
+        named["catalog.name_offsets"] = self.catalog.name_offsets
+        named["catalog.name_bytes"] = self.catalog.name_bytes
+        return named
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the arrays and the manifest into ``folder`` (an empty folder, e.g. from ``atomic_directory``)."""
+        digest = hashlib.sha256()
+        files = {}
+        for name, array in self.arrays().items():
+            array = np.ascontiguousarray(array)
+            np.save(folder / f"{name}.npy", array)
+            digest.update(name.encode() + str(array.dtype).encode() + array.tobytes())
+            files[name] = {"dtype": str(array.dtype), "length": int(len(array))}
+        manifest = {
+            "format": FORMAT,
+            "version": digest.hexdigest()[:16],
+            "counts": {
+                "users_with_recommendations": len(self.offline),
+                "recommendations": self.offline.n_entries,
+                "tracks_with_similar": len(self.similar),
+                "similar_pairs": self.similar.n_entries,
+                "users_with_history": len(self.history),
+                "history_listens": self.history.n_entries,
+                "popular_tracks": int(len(self.popular)),
+                "catalog_tracks": int(len(self.catalog.track_ids)),
+            },
+            "shape": {  # what the upstream params (rank.n, similar.n, popular.n) made of the tables
+                "recommendations_per_user": _longest_row(self.offline),
+                "similar_per_track": _longest_row(self.similar),
+            },
+            "files": files,
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return manifest
+
+    @classmethod
+    def open(cls, folder: Path | str, mmap: bool = True) -> "ServingBundle":
+        """Map a saved bundle; a missing or inconsistent folder raises ``BundleError`` naming the problem."""
+        folder = Path(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            raise BundleError(f"{manifest_path} not found: build the bundle with `dvc repro serving`")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise BundleError(f"{manifest_path}: format {manifest.get('format')!r}, this code reads format {FORMAT}; "
+                              "rebuild it with `dvc repro serving`")
+        arrays = {}
+        for name, spec in manifest["files"].items():
+            path = folder / f"{name}.npy"
+            try:
+                array = np.load(path, mmap_mode="r" if mmap else None)
+            except (OSError, ValueError) as error:
+                raise BundleError(f"{path}: cannot be read ({error}); rebuild it with `dvc repro serving`") from error
+            if len(array) != spec["length"] or str(array.dtype) != spec["dtype"]:
+                raise BundleError(f"{path}: {len(array)} x {array.dtype}, manifest says {spec['length']} x {spec['dtype']}")
+            arrays[name] = array
+        tables = {table: RaggedTable(*(arrays.get(f"{table}.{part}") for part in ("keys", "offsets", "items", "scores")))
+                  for table in ("offline", "similar", "history")}
+        return cls(
+            **tables,
+            popular=arrays["popular.items"],
+            popular_listeners=arrays["popular.listeners"],
+            catalog=TrackCatalog(arrays["catalog.track_ids"], arrays["catalog.name_offsets"], arrays["catalog.name_bytes"]),
+            manifest=manifest,
+        )
+
+
+def listened_tracks(user_ids: np.ndarray, track_ids: np.ndarray) -> tuple[RaggedTable, tuple[np.ndarray, np.ndarray]]:
+    """Each user's distinct listened tracks (sorted), and (track ids, distinct listeners) of every listened track.
+
+    One sort of int64 ``user << 31 | track`` keys serves both: the unique keys are the history rows in order,
+    and counting their track halves counts distinct listeners.
+    """
+    if len(user_ids) and (user_ids.min() < 0 or track_ids.min() < 0):
+        raise DataValidationError("train: user_id and track_id must be non-negative")
+    keys = np.unique((user_ids.astype(np.int64) << _TRACK_BITS) | track_ids.astype(np.int64))
+    users = (keys >> _TRACK_BITS).astype(np.int32)
+    tracks = (keys & ((1 << _TRACK_BITS) - 1)).astype(np.int32)
+    del keys
+    track_index = unique_sorted(tracks)
+    listeners = np.bincount(encode(tracks, track_index), minlength=len(track_index)).astype(np.int32)
+    return RaggedTable.from_grouped(users, tracks), (track_index, listeners)
+
+
+def popularity_order(head: np.ndarray, track_ids: np.ndarray, listeners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``head`` (the popular stage's chart) followed by every other track by listeners, then lower id.
+
+    The tail is what lets every answer reach ``k`` items even for a user who heard the whole chart.
+    """
+    head = np.asarray(head, dtype=np.int32)
+    rest = ~np.isin(track_ids, head)
+    tail_order = np.lexsort((track_ids[rest], -listeners[rest].astype(np.int64)))
+    order = np.concatenate([head, track_ids[rest][tail_order]]).astype(np.int32)
+    position = encode(order, track_ids)
+    counts = np.where(position >= 0, listeners[np.maximum(position, 0)], 0).astype(np.int32)
+    return order, counts
+
+
+def _longest_row(table: RaggedTable) -> int:
+    return int(np.diff(table.offsets).max(initial=0))

@@ -1,0 +1,106 @@
+"""Keyed rows of variable length (CSR without a matrix shape): the serving bundle's one storage layout.
+
+A table is flat arrays: sorted unique int32 ``keys``, int64 ``offsets`` (row ``i`` is
+``offsets[i]:offsets[i + 1]``), int32 ``items`` and optional float32 ``scores``. A lookup is one
+binary search and two slices, so a memory-mapped table answers without reading anything up front.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_EMPTY_ITEMS = np.empty(0, dtype=np.int32)
+_EMPTY_SCORES = np.empty(0, dtype=np.float32)
+PARTS = ("keys", "offsets", "items", "scores")
+
+
+@dataclass(frozen=True)
+class RaggedTable:
+    """``key -> (items, scores)`` rows stored as four flat arrays (``scores`` may be absent)."""
+
+    keys: np.ndarray  # int32, sorted, unique
+    offsets: np.ndarray  # int64, len(keys) + 1
+    items: np.ndarray  # int32
+    scores: np.ndarray | None = None  # float32, aligned with items
+
+    @classmethod
+    def from_grouped(cls, entry_keys: np.ndarray, items: np.ndarray,
+                     scores: np.ndarray | None = None) -> "RaggedTable":
+        """Build from entries already grouped by key in ascending key order (row order is kept)."""
+        entry_keys = np.asarray(entry_keys)
+        if len(entry_keys) and np.any(entry_keys[1:] < entry_keys[:-1]):
+            raise ValueError("entries must be sorted by key")
+        starts = np.flatnonzero(np.r_[True, entry_keys[1:] != entry_keys[:-1]]) if len(entry_keys) else \
+            np.empty(0, dtype=np.int64)
+        offsets = np.append(starts, len(entry_keys)).astype(np.int64)
+        return cls(entry_keys[starts].astype(np.int32), offsets, np.asarray(items, dtype=np.int32),
+                   None if scores is None else np.asarray(scores, dtype=np.float32))
+
+    @classmethod
+    def from_ranked(cls, entry_keys: np.ndarray, items: np.ndarray, scores: np.ndarray,
+                    rank: np.ndarray) -> "RaggedTable":
+        """Build from a long ranked table in any row order: rows by key, entries by rank within a row."""
+        order = np.lexsort((rank, entry_keys))
+        return cls.from_grouped(np.asarray(entry_keys)[order], np.asarray(items)[order], np.asarray(scores)[order])
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def n_entries(self) -> int:
+        return len(self.items)
+
+    def row_index(self, key: int) -> int:
+        """Position of ``key`` in ``keys``, -1 when absent."""
+        position = int(np.searchsorted(self.keys, key))
+        return position if position < len(self.keys) and self.keys[position] == key else -1
+
+    def __contains__(self, key: int) -> bool:
+        return self.row_index(key) >= 0
+
+    def row(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """The items and scores of ``key`` (empty arrays when absent; zeros when the table has no scores)."""
+        position = self.row_index(key)
+        if position < 0:
+            return _EMPTY_ITEMS, _EMPTY_SCORES
+        begin, end = int(self.offsets[position]), int(self.offsets[position + 1])
+        items = self.items[begin:end]
+        if self.scores is None:
+            return items, np.zeros(end - begin, dtype=np.float32)
+        return items, self.scores[begin:end]
+
+    def save(self, folder: Path, name: str) -> list[Path]:
+        """Write ``<name>.<part>.npy`` files into ``folder``; returns them in a fixed order."""
+        written = []
+        for part in PARTS:
+            array = getattr(self, part)
+            if array is None:
+                continue
+            path = folder / f"{name}.{part}.npy"
+            np.save(path, np.ascontiguousarray(array))
+            written.append(path)
+        return written
+
+    @classmethod
+    def load(cls, folder: Path, name: str, mmap: bool = True) -> "RaggedTable":
+        """Open a saved table; with ``mmap`` the arrays are paged in from disk only where they are read."""
+        mode = "r" if mmap else None
+        arrays = {}
+        for part in PARTS:
+            path = folder / f"{name}.{part}.npy"
+            if part == "scores" and not path.exists():
+                arrays[part] = None
+                continue
+            arrays[part] = np.load(path, mmap_mode=mode)
+        table = cls(**arrays)
+        table.check()
+        return table
+
+    def check(self) -> None:
+        """Raise ValueError when the arrays do not form a table (a truncated or mixed-up bundle)."""
+        if len(self.offsets) != len(self.keys) + 1 or self.offsets[0] != 0 or self.offsets[-1] != len(self.items):
+            raise ValueError(f"offsets do not match {len(self.keys)} keys and {len(self.items)} items")
+        if self.scores is not None and len(self.scores) != len(self.items):
+            raise ValueError(f"{len(self.scores)} scores for {len(self.items)} items")
