@@ -147,3 +147,17 @@ def test_changing_eda_param_reruns_only_eda(project, first_repro):
     lines = (project.root / "metrics" / "eda" / "top_tracks.csv").read_text().strip().splitlines()
     assert len(lines) == 1 + top_n
     assert json.loads(project.dvc("status", "--json").stdout or "{}") == {}
+
+
+def test_blend_params_rerun_only_the_replay_and_server_settings_nothing(project, first_repro):
+    def blend_weight(params):
+        params["service"]["blend"]["online_weight"] = 0.25
+        params["service"]["port"] = 8123
+
+    project.set_params(blend_weight)
+    ran, output = project.repro()
+    assert ran == ["replay"], output  # the bundle does not depend on how lists are blended
+    replay = json.loads((project.root / "metrics/replay.json").read_text())
+    assert replay["reveal_3"]["blended"]["ndcg_at_10"] >= 0
+    assert (project.root / "models/serving/manifest.json").exists()
+    assert json.loads(project.dvc("status", "--json").stdout or "{}") == {}

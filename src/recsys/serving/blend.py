@@ -21,6 +21,8 @@ The rules, in order:
      (1 - online_weight) / (60 + offline rank)``; a track in both lists gets both terms.
 
    A track in both lists appears once, tagged with the list that placed it (``rrf``: the larger term).
+   No candidate is dropped: with ``online_weight`` 0 (or 1) the other list comes first and this one
+   follows it, still ahead of the popular backfill.
 5. **Backfill**: the popularity order (every train track by distinct listeners) fills the list up to
    ``k``, so an answer has exactly ``k`` items whenever the catalog holds that many unheard tracks.
 
@@ -138,14 +140,13 @@ def blend(online: Candidates, offline: Candidates, config: BlendConfig) -> Candi
 def _interleave(online: Candidates, offline: Candidates, weight: float) -> Candidates:
     positions = np.concatenate([_slot_positions(len(online[0]), weight), _slot_positions(len(offline[0]), 1.0 - weight)])
     tie = np.repeat([0, 1], [len(online[0]), len(offline[0])])
-    order = np.lexsort((tie, positions))
-    order = order[np.isfinite(positions[order])]
+    order = np.lexsort((tie, positions))  # stable: a list with no share keeps its order after the other
     merged = tuple(np.concatenate([a, b])[order] for a, b in zip(online, offline))
     return _first_occurrences(merged)
 
 
 def _slot_positions(length: int, weight: float) -> np.ndarray:
-    """Where each item of a list sits when the list gets ``weight`` of the slots (inf: never)."""
+    """Where each item of a list sits when the list gets ``weight`` of the slots (inf: after the other list)."""
     if weight <= 0.0:
         return np.full(length, np.inf)
     return (np.arange(length) + 0.5) / weight
@@ -155,14 +156,11 @@ def _reciprocal_rank_fusion(online: Candidates, offline: Candidates, weight: flo
     terms = np.concatenate([weight / (RRF_CONSTANT + np.arange(1, len(online[0]) + 1)),
                             (1.0 - weight) / (RRF_CONSTANT + np.arange(1, len(offline[0]) + 1))])
     items, scores, sources = (np.concatenate([a, b]) for a, b in zip(online, offline))
-    keep = terms > 0
-    items, scores, sources, terms = items[keep], scores[keep], sources[keep], terms[keep]
     tracks, inverse = np.unique(items, return_inverse=True)
     fused = np.bincount(inverse, weights=terms, minlength=len(tracks))
     dominant = np.lexsort((-terms, inverse))  # per track, its larger term first
     first = dominant[np.r_[True, inverse[dominant][1:] != inverse[dominant][:-1]]] if len(dominant) else dominant
-    order = np.lexsort((tracks, -fused))
-    picked = first[order]
+    picked = first[np.lexsort((first, -fused))]  # equal fused scores (a list with no weight) keep list order
     return items[picked], scores[picked], sources[picked]
 
 

@@ -76,7 +76,7 @@ class ServingBundle:
     offline: RaggedTable  # user -> final recommendations, best first, ranker scores
     similar: RaggedTable  # track -> similar tracks, best first, cosine similarity
     history: RaggedTable  # user -> tracks listened to in train, sorted by track id (membership by binary search)
-    popular: np.ndarray  # int32: every train track, most distinct listeners first (head = top_popular.parquet)
+    popular: np.ndarray  # int32: every catalog track, most distinct train listeners first (head = top_popular.parquet)
     popular_listeners: np.ndarray  # int32 aligned with popular
     catalog: TrackCatalog
     manifest: dict[str, Any]
@@ -89,9 +89,15 @@ class ServingBundle:
     def build(cls, recommendations: pd.DataFrame, similar: pd.DataFrame, top_popular: pd.DataFrame,
               train: pd.DataFrame, items: pd.DataFrame) -> "ServingBundle":
         """Turn the pipeline's long tables into the bundle's arrays (vectorised; one sort of the history)."""
-        history, listeners = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
-        popular, popular_listeners = popularity_order(top_popular["track_id"].to_numpy(), *listeners)
-        bundle = cls(
+        history, (listened, listeners) = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
+        catalog = TrackCatalog.from_items(items["track_id"].to_numpy(), items["name"])
+        unknown = ~catalog.contains(listened)
+        if unknown.any():
+            raise DataValidationError(f"train: {int(unknown.sum())} listened track ids are not in the items catalog "
+                                      f"(first: {int(listened[unknown][0])})")
+        popular, popular_listeners = popularity_order(top_popular["track_id"].to_numpy(), catalog.track_ids,
+                                                      _aligned(listened, listeners, catalog.track_ids))
+        return cls(
             offline=RaggedTable.from_ranked(recommendations["user_id"].to_numpy(), recommendations["track_id"].to_numpy(),
                                             recommendations["score"].to_numpy(), recommendations["rank"].to_numpy()),
             similar=RaggedTable.from_ranked(similar["track_id"].to_numpy(), similar["similar_track_id"].to_numpy(),
@@ -99,14 +105,9 @@ class ServingBundle:
             history=history,
             popular=popular,
             popular_listeners=popular_listeners,
-            catalog=TrackCatalog.from_items(items["track_id"].to_numpy(), items["name"]),
+            catalog=catalog,
             manifest={},
         )
-        unknown = ~bundle.catalog.contains(bundle.popular)
-        if unknown.any():
-            raise DataValidationError(f"train: {int(unknown.sum())} listened track ids are not in the items catalog "
-                                      f"(first: {int(bundle.popular[unknown][0])})")
-        return bundle
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array of the bundle under its file name (without ``.npy``), in a fixed order."""
@@ -206,7 +207,8 @@ def listened_tracks(user_ids: np.ndarray, track_ids: np.ndarray) -> tuple[Ragged
 def popularity_order(head: np.ndarray, track_ids: np.ndarray, listeners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``head`` (the popular stage's chart) followed by every other track by listeners, then lower id.
 
-    The tail is what lets every answer reach ``k`` items even for a user who heard the whole chart.
+    The tail (down to catalog tracks nobody listened to) is what lets every answer reach ``k`` items
+    even for a user who heard the whole chart.
     """
     head = np.asarray(head, dtype=np.int32)
     rest = ~np.isin(track_ids, head)
@@ -215,6 +217,13 @@ def popularity_order(head: np.ndarray, track_ids: np.ndarray, listeners: np.ndar
     position = encode(order, track_ids)
     counts = np.where(position >= 0, listeners[np.maximum(position, 0)], 0).astype(np.int32)
     return order, counts
+
+
+def _aligned(keys: np.ndarray, values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """``values`` (keyed by ``keys``, a subset of ``sorted_ids``) spread over ``sorted_ids``, 0 elsewhere."""
+    aligned = np.zeros(len(sorted_ids), dtype=values.dtype)
+    aligned[find_sorted(sorted_ids, keys)] = values
+    return aligned
 
 
 def _longest_row(table: RaggedTable) -> int:

@@ -1,0 +1,247 @@
+"""The serving library: ragged tables, the bundle on disk, online candidates, blending and the replay."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving_fixtures import tiny_bundle, tiny_frames
+from src.recsys.serving.blend import (
+    OFFLINE, ONLINE, POPULAR, SOURCES, BlendConfig, blend, online_candidates, recommend,
+)
+from src.recsys.serving.bundle import BundleError, ServingBundle, popularity_order
+from src.recsys.serving.ragged import RaggedTable
+from src.recsys.serving.replay import replay, replay_users, listening_sequences
+
+NO_LISTENS = np.empty(0, dtype=np.int32)
+
+
+def codes(sources) -> list[str]:
+    return [SOURCES[code] for code in sources]
+
+
+# ---------------------------------------------------------------- ragged tables
+
+
+def test_ranked_rows_come_out_sorted_by_key_then_rank():
+    table = RaggedTable.from_ranked(np.array([7, 3, 7, 3]), np.array([70, 31, 71, 30]),
+                                    np.array([0.1, 0.2, 0.3, 0.4], np.float32), np.array([2, 2, 1, 1]))
+    assert table.keys.tolist() == [3, 7]
+    assert table.row(3)[0].tolist() == [30, 31]
+    assert table.row(7)[1].tolist() == pytest.approx([0.3, 0.1])
+    assert table.row(5)[0].tolist() == [] and 5 not in table and 7 in table
+
+
+def test_ragged_round_trip_through_memory_mapped_files(tmp_path):
+    table = RaggedTable.from_grouped(np.array([1, 1, 4]), np.array([10, 11, 40]))
+    table.save(tmp_path, "t")
+    loaded = RaggedTable.load(tmp_path, "t")
+    assert isinstance(loaded.items, np.memmap)
+    assert loaded.row(1)[0].tolist() == [10, 11] and loaded.scores is None
+    assert loaded.row(4)[1].tolist() == [0.0]  # no scores: zeros
+
+
+def test_ragged_rejects_unsorted_entries_and_broken_offsets():
+    with pytest.raises(ValueError, match="sorted by key"):
+        RaggedTable.from_grouped(np.array([2, 1]), np.array([1, 2]))
+    with pytest.raises(ValueError, match="offsets"):
+        RaggedTable(np.array([1], np.int32), np.array([0, 5]), np.array([1, 2], np.int32)).check()
+
+
+# ---------------------------------------------------------------- the bundle
+
+
+def test_bundle_history_is_each_users_distinct_tracks_sorted():
+    bundle = tiny_bundle()
+    assert bundle.history.row(100)[0].tolist() == [1, 2]  # the repeated (100, 1) listen counts once
+    assert bundle.history.row(102)[0].tolist() == [1]
+
+
+def test_popularity_is_the_chart_then_every_other_catalog_track_by_listeners():
+    bundle = tiny_bundle()
+    assert bundle.popular.tolist()[:3] == [1, 2, 3]
+    assert sorted(bundle.popular.tolist()) == list(range(1, 13))  # unheard catalog tracks close the order
+    assert bundle.popular_listeners.tolist()[:4] == [2, 1, 1, 0]
+    order, listeners = popularity_order(np.array([5]), np.array([1, 2, 5, 9]), np.array([1, 3, 2, 3]))
+    assert order.tolist() == [5, 2, 9, 1] and listeners.tolist() == [2, 3, 3, 1]
+
+
+def test_catalog_names_keep_unicode_and_say_none_when_missing():
+    frames = tiny_frames()
+    frames["items"].loc[0, "name"] = "Осень ♪"
+    bundle = ServingBundle.build(**frames)
+    assert bundle.catalog.names(np.array([1, 2, 12, 999])) == ["Осень ♪", "Song 2", None, None]
+    assert bundle.catalog.contains(np.array([12, 13])).tolist() == [True, False]
+
+
+def test_saved_bundle_maps_back_identically_with_a_content_version(tmp_path):
+    built = tiny_bundle()
+    opened = tiny_bundle(tmp_path / "a")
+    for name, array in built.arrays().items():
+        assert np.array_equal(opened.arrays()[name], array), name
+    assert opened.manifest["counts"]["history_listens"] == 4
+    assert opened.manifest["shape"] == {"recommendations_per_user": 3, "similar_per_track": 2}
+    assert tiny_bundle(tmp_path / "b").version == opened.version  # deterministic
+    frames = tiny_frames()
+    frames["recommendations"].loc[0, "score"] = np.float32(0.95)
+    (tmp_path / "c").mkdir()  # save() writes into a folder made by atomic_directory
+    assert ServingBundle.build(**frames).save(tmp_path / "c")["version"] != opened.version
+
+
+def test_opening_a_missing_or_damaged_bundle_says_how_to_fix_it(tmp_path):
+    with pytest.raises(BundleError, match="dvc repro serving"):
+        ServingBundle.open(tmp_path)
+    tiny_bundle(tmp_path / "b")
+    np.save(tmp_path / "b" / "offline.items.npy", np.arange(3, dtype=np.int32))
+    with pytest.raises(BundleError, match="offline.items.npy: 3 x int32, manifest says 5"):
+        ServingBundle.open(tmp_path / "b")
+
+
+def test_build_rejects_listens_on_tracks_outside_the_catalog():
+    frames = tiny_frames()
+    frames["train"].loc[0, "track_id"] = 77
+    with pytest.raises(ValueError, match="not in the items catalog.*77"):
+        ServingBundle.build(**frames)
+
+
+# ---------------------------------------------------------------- online candidates and blending
+
+
+def test_online_candidates_add_up_similarities_with_recency_decay():
+    bundle = tiny_bundle()
+    items, scores = online_candidates(np.array([2, 1]), bundle.similar, BlendConfig(recent_listens=2, recency_decay=0.5))
+    # latest listen 2 (weight 1): 10 -> 0.8, 11 -> 0.7; then 1 (weight 0.5): 9 -> 0.45, 10 -> +0.25
+    assert items.tolist() == [10, 11, 9]
+    assert scores.tolist() == pytest.approx([1.05, 0.7, 0.45])
+    only_latest = online_candidates(np.array([2, 1]), bundle.similar, BlendConfig(recent_listens=1))
+    assert only_latest[0].tolist() == [10, 11]
+
+
+def candidates(tracks, source):
+    tracks = np.array(tracks, dtype=np.int32)
+    return tracks, np.linspace(1, 0.5, len(tracks)).astype(np.float32), np.full(len(tracks), source, np.int8)
+
+
+@pytest.mark.parametrize("weight, expected", [
+    (0.5, [1, 10, 2, 20, 3, 30]),
+    (0.0, [10, 20, 30, 1, 2, 3]),  # no share: the list follows the other one, never dropped
+    (1.0, [1, 2, 3, 10, 20, 30]),
+])
+def test_interleave_shares_slots_by_weight(weight, expected):
+    merged = blend(candidates([1, 2, 3], ONLINE), candidates([10, 20, 30], OFFLINE),
+                   BlendConfig(strategy="interleave", online_weight=weight))
+    assert merged[0].tolist() == expected
+
+
+def test_a_track_in_both_lists_appears_once_and_rrf_promotes_it():
+    online, offline = candidates([5, 1], ONLINE), candidates([10, 20, 5], OFFLINE)
+    interleaved = blend(online, offline, BlendConfig(strategy="interleave", online_weight=0.5))
+    assert interleaved[0].tolist() == [5, 10, 1, 20]
+    fused = blend(online, offline, BlendConfig(strategy="rrf", online_weight=0.5))
+    assert fused[0].tolist()[0] == 5 and sorted(fused[0].tolist()) == [1, 5, 10, 20]
+    assert fused[2][0] == ONLINE  # its online term (rank 1) is larger than its offline one (rank 3)
+
+
+def test_config_errors_name_the_parameter():
+    with pytest.raises(ValueError, match="service.blend.strategy.*'mix'"):
+        BlendConfig(strategy="mix")
+    with pytest.raises(ValueError, match="service.recent_listens"):
+        BlendConfig(recent_listens=0)
+    with pytest.raises(ValueError, match="online_weight"):
+        BlendConfig(online_weight=1.5)
+
+
+# ---------------------------------------------------------------- recommend: the course's three cases
+
+
+def test_cold_user_gets_top_popular_minus_online_listens():
+    result = recommend(tiny_bundle(), 999, np.array([1]), 3, BlendConfig(online_weight=0.0), mode="offline")
+    assert result.cold and result.track_ids.tolist() == [2, 3, 4] and codes(result.sources) == ["popular"] * 3
+
+
+def test_user_with_offline_recommendations_and_no_online_history():
+    result = recommend(tiny_bundle(), 100, NO_LISTENS, 4, BlendConfig())
+    assert not result.cold
+    assert result.track_ids.tolist() == [4, 5, 6, 3]  # then backfill: 1, 2 were heard in train
+    assert codes(result.sources) == ["offline"] * 3 + ["popular"]
+
+
+def test_online_listens_change_the_list_of_a_user_with_both():
+    bundle, config = tiny_bundle(), BlendConfig(online_weight=0.5)
+    before = recommend(bundle, 101, NO_LISTENS, 4, config)
+    after = recommend(bundle, 101, np.array([4, 2]), 4, config)  # latest first: 4 (similar: 12), then 2
+    assert before.track_ids.tolist() == [7, 8, 1, 2]
+    assert after.track_ids.tolist() == [12, 7, 10, 8]
+    assert codes(after.sources) == ["online", "offline", "online", "offline"]
+
+
+@pytest.mark.parametrize("mode", ["blended", "offline", "online"])
+@pytest.mark.parametrize("strategy", ["interleave", "rrf"])
+def test_every_list_has_k_distinct_unheard_tracks(mode, strategy):
+    """Random users, online listens and k: exactly min(k, unheard catalog) items, no repeats, nothing heard."""
+    bundle, rng = tiny_bundle(), np.random.default_rng(0)
+    catalog = bundle.catalog.track_ids
+    for _ in range(200):
+        user = int(rng.choice([100, 101, 102, 5]))
+        listens = rng.choice(catalog, size=rng.integers(0, 6)).astype(np.int32)
+        k = int(rng.integers(1, 15))
+        config = BlendConfig(recent_listens=int(rng.integers(1, 4)), strategy=strategy,
+                             online_weight=float(rng.choice([0.0, 0.3, 0.5, 1.0])))
+        result = recommend(bundle, user, listens, k, config, mode)
+        heard = set(bundle.history.row(user)[0].tolist()) | set(listens.tolist())
+        tracks = result.track_ids.tolist()
+        assert len(tracks) == min(k, len(catalog) - len(heard))
+        assert len(set(tracks)) == len(tracks)
+        assert not heard & set(tracks)
+        assert set(result.sources.tolist()) <= {OFFLINE, ONLINE, POPULAR}
+        assert len(result.scores) == len(tracks)
+
+
+def test_recommend_rejects_bad_k_and_mode():
+    with pytest.raises(ValueError, match="k must be"):
+        recommend(tiny_bundle(), 100, NO_LISTENS, 0, BlendConfig())
+    with pytest.raises(ValueError, match="mode"):
+        recommend(tiny_bundle(), 100, NO_LISTENS, 3, BlendConfig(), mode="both")
+
+
+# ---------------------------------------------------------------- replay
+
+
+def replay_test() -> pd.DataFrame:
+    """User 100 listens to 9 and then 10, 11 in the test period; 101 listens to 7 then 2; 102 listens once."""
+    return pd.DataFrame({
+        "user_id": np.array([100, 100, 100, 101, 101, 102], np.int32),
+        "track_id": np.array([10, 9, 11, 2, 7, 5], np.int32),
+        "track_seq": np.array([4, 3, 5, 3, 2, 3], np.int16),
+        "started_at": pd.to_datetime(["2022-12-20", "2022-12-20", "2022-12-21", "2022-12-22", "2022-12-20",
+                                      "2022-12-20"]),
+    })
+
+
+def test_listening_sequences_follow_day_then_sequence_number():
+    sequences = listening_sequences(replay_test())
+    assert sequences.row(100)[0].tolist() == [9, 10, 11]
+    assert sequences.row(101)[0].tolist() == [7, 2]
+
+
+def test_replay_users_need_more_listens_than_revealed_and_are_sampled_reproducibly():
+    bundle, sequences = tiny_bundle(), listening_sequences(replay_test())
+    assert replay_users(sequences, bundle, 1, 10, 0).tolist() == [100, 101]
+    assert replay_users(sequences, bundle, 2, 10, 0).tolist() == [100]
+    assert len(replay_users(sequences, bundle, 1, 1, 0)) == 1
+    assert replay_users(sequences, bundle, 1, 1, 0).tolist() == replay_users(sequences, bundle, 1, 1, 0).tolist()
+
+
+def test_replay_scores_the_served_lists_on_the_unrevealed_listens():
+    """User 100 reveals 9 (similar: nothing), 101 reveals 7; truth is what follows."""
+    bundle, sequences = tiny_bundle(), listening_sequences(replay_test())
+    frames = tiny_frames()
+    # make the online route perfect for user 100: the similar tracks of 9 are exactly 10 and 11
+    frames["similar"] = pd.concat([frames["similar"], pd.DataFrame({
+        "track_id": np.array([9, 9], np.int32), "similar_track_id": np.array([10, 11], np.int32),
+        "score": np.array([0.9, 0.8], np.float32), "rank": np.array([1, 2], np.int16)})], ignore_index=True)
+    bundle = ServingBundle.build(**frames)
+    scores = replay(bundle, sequences, np.array([100], np.int32), 1, 2, BlendConfig())
+    assert scores["online"] == pytest.approx({"ndcg_at_2": 1.0, "recall_at_2": 1.0, "precision_at_2": 1.0})
+    assert scores["offline"]["recall_at_2"] == 0.0  # 4, 5: neither was listened to
+    assert scores["blended"]["precision_at_2"] == 0.5  # online 10, offline 4
