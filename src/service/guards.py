@@ -1,0 +1,73 @@
+"""Checks done before a request reaches the app: the body-size limit and the write token.
+
+Plain ASGI wrappers, so an oversized or unauthorised request is refused before any body is parsed.
+"""
+from __future__ import annotations
+
+import hmac
+
+import orjson
+
+_READ_METHODS = {b"GET", b"HEAD", b"OPTIONS", "GET", "HEAD", "OPTIONS"}
+
+
+async def _refuse(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = orjson.dumps({"error": message})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse (413) a request body over ``limit`` bytes; the accepted body is read once and handed on."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in _READ_METHODS:
+            return await self.app(scope, receive, send)
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                return await _refuse(send, 413, f"body: {int(value)} bytes, the limit is {self.limit}")
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await _refuse(send, 413, f"body: more than {self.limit} bytes, the limit is {self.limit}")
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+class WriteToken:
+    """With a token configured, anything but a read needs ``Authorization: Bearer <token>`` (else 401)."""
+
+    def __init__(self, app, token: str | None):
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope, receive, send):
+        if self.expected is None or scope["type"] != "http" or scope["method"] in _READ_METHODS:
+            return await self.app(scope, receive, send)
+        given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+        if not hmac.compare_digest(given, self.expected):
+            reason = "missing" if not given else "wrong"
+            return await _refuse(send, 401, f"Authorization header: {reason}; writes need 'Bearer <RECSYS_WRITE_TOKEN>'",
+                                 [(b"www-authenticate", b"Bearer")])
+        return await self.app(scope, receive, send)

@@ -1,0 +1,108 @@
+"""The service's settings: params.yaml's ``service:`` section, overridden by ``RECSYS_*`` environment variables.
+
+Read once at start and validated here, so a bad value stops the server with a message naming the
+setting instead of failing on the first request.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from src.recsys.serving.blend import BlendConfig
+
+SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+MAX_BODY_BYTES = 4096  # a listen is ~60 bytes of JSON; anything near this is not a listen
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it and what was expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to start; relative paths in params.yaml are relative to that file."""
+
+    bundle_dir: Path
+    events_db: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    blend: BlendConfig = BlendConfig()
+    write_token: str | None = None  # when set, POST requires `Authorization: Bearer <token>`
+    synchronous: str = "NORMAL"  # SQLite: NORMAL survives a killed process, FULL also a power loss
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise SettingsError(f"port: expected an integer 0..65535, got {self.port!r}")
+        if self.synchronous not in SYNCHRONOUS_MODES:
+            raise SettingsError(f"synchronous: expected one of {', '.join(SYNCHRONOUS_MODES)}, got {self.synchronous!r}")
+        if self.write_token is not None and not self.write_token.strip():
+            raise SettingsError("RECSYS_WRITE_TOKEN: set but empty; unset it or give a real token")
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def check_bind(self) -> None:
+        """Refuse to listen beyond this machine while anyone could write listens."""
+        if not self.loopback and not self.write_token:
+            raise SettingsError(f"host {self.host!r} is not a loopback address: set RECSYS_WRITE_TOKEN to protect "
+                                "writes, or bind to 127.0.0.1")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``$RECSYS_PARAMS`` (default ``params.yaml``) and the ``RECSYS_*`` overrides."""
+    env = os.environ if environ is None else environ
+    params_path = Path(env.get("RECSYS_PARAMS", "params.yaml"))
+    try:
+        params = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise SettingsError(f"{params_path}: cannot be read ({error.strerror}); run from the repository root "
+                            "or set RECSYS_PARAMS") from error
+    service = params.get("service")
+    if not isinstance(service, dict):
+        raise SettingsError(f"{params_path}: no `service:` section")
+    return settings_from(service, params_path.parent, env)
+
+
+def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -> Settings:
+    """Build from a ``service`` params section; params paths resolve against ``base``, env paths as given."""
+    def path(key: str, variable: str) -> Path:
+        if variable in env:
+            return Path(env[variable])
+        if key not in service:
+            raise SettingsError(f"service.{key}: missing (or set {variable})")
+        return base / str(service[key])
+
+    port = env.get("RECSYS_PORT", service.get("port", 8000))
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        raise SettingsError(f"port: expected an integer 0..65535, got {port!r}") from None
+    try:
+        blend = BlendConfig.from_params(service)
+    except (KeyError, TypeError, ValueError) as error:
+        raise SettingsError(f"service blend settings: {error}") from error
+    return Settings(
+        bundle_dir=path("bundle_dir", "RECSYS_BUNDLE_DIR"),
+        events_db=path("events_db", "RECSYS_EVENTS_DB"),
+        host=env.get("RECSYS_HOST", str(service.get("host", "127.0.0.1"))),
+        port=port,
+        blend=blend,
+        write_token=env.get("RECSYS_WRITE_TOKEN"),
+        synchronous=env.get("RECSYS_EVENTS_SYNCHRONOUS", str(service.get("events_synchronous", "NORMAL"))).upper(),
+    )

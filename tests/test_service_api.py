@@ -1,0 +1,261 @@
+"""The service's HTTP API against the real app (in-process ASGI client) and a hand-made bundle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from src.recsys.serving.blend import SOURCES, recommend
+from src.service.app import create_app
+from src.service.schemas import Recommendations
+from tests.service_fixtures import (NOT_LISTENED, SIMILAR, TOP_POPULAR, UNNAMED, USER1_OFFLINE, USER2_OFFLINE,
+                                    random_frames, save_bundle, settings_for, tiny_frames)
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
+    with TestClient(create_app(settings_for(tmp_path), bundle)) as client:
+        yield client
+
+
+def listen(client, user_id, track_id, timestamp=None, **kwargs):
+    body = {"track_id": track_id} if timestamp is None else {"track_id": track_id, "timestamp": timestamp}
+    return client.post(f"/users/{user_id}/listens", json=body, **kwargs)
+
+
+def items(response, field="track_id"):
+    assert response.status_code == 200, response.text
+    return [item[field] for item in response.json()["items"]]
+
+
+# ---------------------------------------------------------------- the course's three cases
+
+
+def test_user_without_personal_recommendations_gets_top_popular(tiny):
+    response = tiny.get("/users/999/recommendations", params={"k": 5})
+    body = response.json()
+    assert body["cold"] is True and body["user_id"] == 999 and body["mode"] == "blended" and body["k"] == 5
+    assert items(response) == TOP_POPULAR
+    assert items(response, "source") == ["popular"] * 5
+    assert items(response, "name") == [f"Track {t}" for t in TOP_POPULAR]
+
+
+def test_cold_user_with_history_gets_popular_minus_what_they_heard(tiny):
+    # user 3 heard 1, 4, 6 in train and has no personal list; then hears 2 online
+    assert listen(tiny, 3, 2, "2022-12-20T10:00:00Z").status_code == 201
+    assert items(tiny.get("/users/3/recommendations/offline", params={"k": 5})) == [3, 5, 7, 8, 9]
+
+
+def test_user_with_personal_recommendations_and_no_online_history(tiny):
+    response = tiny.get("/users/1/recommendations")
+    assert response.json()["cold"] is False
+    assert items(response) == USER1_OFFLINE[:10]
+    assert items(response, "source") == ["offline"] * 10
+    short = tiny.get("/users/2/recommendations", params={"k": 6})
+    # user 2 heard 4 and 5: the backfill skips them
+    assert items(short) == USER2_OFFLINE + [1, 2, 3]
+    assert items(short, "source") == ["offline"] * 3 + ["popular"] * 3
+
+
+def test_online_listens_change_the_list(tiny):
+    before = items(tiny.get("/users/1/recommendations"))
+    assert listen(tiny, 1, 11, "2022-12-20T10:00:00Z").status_code == 201
+    assert listen(tiny, 1, 10, "2022-12-20T11:00:00Z").status_code == 201
+    response = tiny.get("/users/1/recommendations")
+    after = items(response)
+    assert after != before
+    # online scores: similar of 10 (weight 1: 12 -> 0.5, 13 -> 0.33; 11 is heard) plus of 11 (weight 0.5:
+    # 14 -> 0.5, 15 -> 0.17), ties by lower id; interleaved with the offline list
+    assert after[:4] == [12, 20, 14, 21]
+    assert items(response, "source")[:4] == ["online", "offline", "online", "offline"]
+    assert not {10, 11} & set(after)
+    online = items(tiny.get("/users/1/recommendations/online", params={"k": 4}))
+    assert online[:3] == [12, 14, 13] and 10 not in online and 11 not in online
+
+
+# ---------------------------------------------------------------- the properties of every list
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_users_and_listens_keep_every_property(tmp_path, seed):
+    """Random listen sequences: every answer equals `recommend` given ALL listens, newest first, and holds the rules."""
+    rng = np.random.default_rng(seed)
+    bundle = save_bundle(random_frames(seed), tmp_path / "bundle")
+    settings = settings_for(tmp_path)
+    catalog = bundle.catalog.track_ids
+    names = dict(zip(catalog.tolist(), bundle.catalog.names(catalog)))
+    online: dict[int, list[tuple[int, int, int]]] = {}  # user -> (timestamp, id, track)
+    with TestClient(create_app(settings, bundle)) as client:
+        for _ in range(250):
+            user = int(rng.integers(0, 70))  # 60 known users (half with personal lists), some unknown
+            for _ in range(int(rng.integers(0, 4))):
+                track, stamp = int(rng.choice(catalog)), int(1_671_000_000 + rng.integers(0, 50))  # equal stamps too
+                answer = listen(client, user, track, stamp).json()
+                online.setdefault(user, []).append((stamp, answer["id"], track))
+            heard_online = [track for _, _, track in sorted(online.get(user, []), reverse=True)]
+            heard = set(heard_online) | set(bundle.history.row(user)[0].tolist())
+            k = int(rng.integers(1, 40))
+            for mode, path in (("blended", ""), ("offline", "/offline"), ("online", "/online")):
+                body = client.get(f"/users/{user}/recommendations{path}", params={"k": k}).json()
+                Recommendations.model_validate(body)
+                tracks = [item["track_id"] for item in body["items"]]
+                assert len(tracks) == min(k, len(set(bundle.popular.tolist()) - heard))
+                assert len(set(tracks)) == len(tracks)
+                assert not heard & set(tracks)
+                assert all(item["source"] in SOURCES and item["name"] == names[item["track_id"]] for item in body["items"])
+                expected = recommend(bundle, user, np.array(heard_online, dtype=np.int32), k, settings.blend, mode)
+                assert tracks == expected.track_ids.tolist()
+                assert [item["source"] for item in body["items"]] == [SOURCES[s] for s in expected.sources]
+                assert body["cold"] == expected.cold
+
+
+# ---------------------------------------------------------------- listens and similar tracks
+
+
+def test_listens_are_read_latest_first_by_timestamp_then_insertion(tiny):
+    first = listen(tiny, 5, 12, "2022-12-20T10:00:00Z").json()
+    listen(tiny, 5, 13, 1671530400)  # the same instant as epoch seconds: later insertion comes first
+    listen(tiny, 5, 14, "2022-12-19T10:00:00+02:00")
+    assert first == {"id": first["id"], "user_id": 5, "track_id": 12, "timestamp": "2022-12-20T10:00:00Z"}
+    body = tiny.get("/users/5/listens", params={"limit": 2}).json()
+    assert body == {"user_id": 5, "listens": [
+        {"track_id": 13, "name": "Track 13", "timestamp": "2022-12-20T10:00:00Z"},
+        {"track_id": 12, "name": "Track 12", "timestamp": "2022-12-20T10:00:00Z"}]}
+    everything = tiny.get("/users/5/listens", params={"limit": 1000}).json()["listens"]
+    assert [entry["track_id"] for entry in everything] == [13, 12, 14]
+    assert everything[2]["timestamp"] == "2022-12-19T08:00:00Z"
+    assert tiny.get("/users/6/listens").json() == {"user_id": 6, "listens": []}
+
+
+def test_a_listen_without_timestamp_is_now_and_names_may_be_missing(tiny):
+    body = listen(tiny, 5, UNNAMED).json()
+    assert body["timestamp"].startswith("20") and body["timestamp"].endswith("Z")
+    assert tiny.get("/users/5/listens").json()["listens"] == [{"track_id": UNNAMED, "name": None,
+                                                                "timestamp": body["timestamp"]}]
+    assert listen(tiny, 5, NOT_LISTENED).status_code == 201  # in the catalog, though nobody heard it in train
+
+
+def test_similar_tracks(tiny):
+    body = tiny.get("/tracks/10/similar", params={"k": 2}).json()
+    assert body["track_id"] == 10 and body["name"] == "Track 10"
+    assert [item["track_id"] for item in body["items"]] == SIMILAR[10][:2]
+    assert [item["score"] for item in body["items"]] == [1.0, 0.5]
+    assert tiny.get("/tracks/39/similar").json()["items"] == []  # known, but nothing similar
+    missing = tiny.get("/tracks/12345/similar")
+    assert missing.status_code == 404 and "12345" in missing.json()["error"]
+
+
+# ---------------------------------------------------------------- bad input: a clear 4xx, never a 500
+
+
+BAD_REQUESTS = [
+    ("GET", "/users/abc/recommendations", None, 422, "user_id"),
+    ("GET", "/users/-1/recommendations", None, 422, "user_id"),
+    ("GET", "/users/1.5/recommendations/offline", None, 422, "user_id"),
+    ("GET", "/users/99999999999/recommendations", None, 422, "user_id"),
+    ("GET", "/users/1/recommendations?k=0", None, 422, "k"),
+    ("GET", "/users/1/recommendations/online?k=101", None, 422, "k"),
+    ("GET", "/users/1/recommendations?k=ten", None, 422, "k"),
+    ("GET", "/users/1/listens?limit=1001", None, 422, "limit"),
+    ("GET", "/tracks/-3/similar", None, 422, "track_id"),
+    ("GET", "/tracks/10/similar?k=0", None, 422, "k"),
+    ("POST", "/users/x/listens", b'{"track_id": 10}', 422, "user_id"),
+    ("POST", "/users/1/listens", b'{"track_id": 10', 400, "malformed JSON"),
+    ("POST", "/users/1/listens", b"", 400, "malformed JSON"),
+    ("POST", "/users/1/listens", b"[1, 2]", 422, "body"),
+    ("POST", "/users/1/listens", b"{}", 422, "track_id: required"),
+    ("POST", "/users/1/listens", b'{"track_id": "10"}', 422, "track_id"),
+    ("POST", "/users/1/listens", b'{"track_id": 10.5}', 422, "track_id"),
+    ("POST", "/users/1/listens", b'{"track_id": true}', 422, "track_id"),
+    ("POST", "/users/1/listens", b'{"track_id": -10}', 422, "track_id"),
+    ("POST", "/users/1/listens", b'{"track_id": 99999}', 422, "unknown track 99999"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": "2999-01-01T00:00:00Z"}', 422, "in the future"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": 99999999999}', 422, "in the future"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": "yesterday"}', 422, "ISO 8601"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": -5}', 422, "before 1970"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": NaN}', 400, "malformed JSON"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": 1e308}', 422, "in the future"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": [1]}', 422, "timestamp"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "pad": "' + b"x" * 5000 + b'"}', 413, "limit is 4096"),
+    ("GET", "/no/such/path", None, 404, "no such endpoint"),
+    ("DELETE", "/users/1/listens", None, 405, "not allowed"),
+]
+
+
+@pytest.mark.parametrize("method, url, body, status, mentions", BAD_REQUESTS)
+def test_bad_requests_get_a_clear_4xx(tiny, method, url, body, status, mentions):
+    response = tiny.request(method, url, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert mentions in response.json()["error"]
+    assert tiny.get("/users/1/listens").json()["listens"] == []  # nothing was written
+
+
+def test_an_oversized_body_is_refused_even_without_content_length(tiny):
+    chunks = (b"x" * 1024 for _ in range(8))  # a streamed body: no Content-Length header
+    response = tiny.post("/users/1/listens", content=chunks)
+    assert response.status_code == 413
+
+
+def test_writes_need_the_token_when_one_is_set(tmp_path):
+    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
+    with TestClient(create_app(settings_for(tmp_path, RECSYS_WRITE_TOKEN=TOKEN), bundle)) as client:
+        assert listen(client, 1, 10).status_code == 401
+        wrong = listen(client, 1, 10, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "RECSYS_WRITE_TOKEN" in wrong.json()["error"]
+        assert listen(client, 1, 10, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 201
+        assert len(client.get("/users/1/listens").json()["listens"]) == 1  # reads stay open
+
+
+# ---------------------------------------------------------------- durability, health, metrics, docs
+
+
+def test_acknowledged_listens_survive_a_restart(tmp_path):
+    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
+    settings = settings_for(tmp_path)
+    with TestClient(create_app(settings, bundle)) as client:
+        ids = [listen(client, 8, track, 1_671_000_000 + track).json()["id"] for track in (10, 11, 12)]
+    with TestClient(create_app(settings, bundle)) as client:
+        assert [entry["track_id"] for entry in client.get("/users/8/listens").json()["listens"]] == [12, 11, 10]
+        assert listen(client, 8, 13).json()["id"] == max(ids) + 1
+        assert 11 not in items(client.get("/users/8/recommendations", params={"k": 39}))
+
+
+def test_health_ready_and_version(tmp_path):
+    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
+    app = create_app(settings_for(tmp_path))  # the bundle is mapped at startup from settings.bundle_dir
+    with TestClient(app) as client:
+        assert client.get("/health").json() == {"status": "ok", "bundle_version": bundle.version}
+        assert client.get("/ready").json()["ready"] is True
+        assert client.get("/users/1/recommendations").json()["bundle_version"] == bundle.version
+        app.state.service.store.close()
+        not_ready = client.get("/ready")
+        assert not_ready.status_code == 503 and "event store" in not_ready.json()["error"]
+
+
+def test_metrics_count_requests_by_route_sources_and_cold_answers(tiny):
+    tiny.get("/users/999/recommendations", params={"k": 4})  # cold: 4 popular
+    tiny.get("/users/1/recommendations", params={"k": 3})  # 3 offline
+    tiny.get("/users/2/recommendations", params={"k": 5})  # 3 offline + 2 popular
+    tiny.get("/users/abc/recommendations")
+    text = tiny.get("/metrics").text
+    assert 'recsys_http_requests_total{method="GET",route="/users/{user_id}/recommendations",status="200"} 3.0' in text
+    assert 'recsys_http_requests_total{method="GET",route="/users/{user_id}/recommendations",status="422"} 1.0' in text
+    assert 'recsys_http_request_seconds_count{method="GET",route="/users/{user_id}/recommendations"} 4.0' in text
+    assert 'recsys_items_served_total{mode="blended",source="offline"} 6.0' in text
+    assert 'recsys_items_served_total{mode="blended",source="popular"} 6.0' in text
+    assert 'recsys_cold_responses_total{mode="blended"} 1.0' in text
+    assert 'recsys_bundle_info{version="' in text
+    assert "/users/1/" not in text and "/users/999/" not in text  # templates, not raw paths
+
+
+def test_openapi_documents_every_endpoint(tiny):
+    paths = tiny.get("/openapi.json").json()["paths"]
+    assert set(paths) >= {"/users/{user_id}/recommendations", "/users/{user_id}/recommendations/offline",
+                          "/users/{user_id}/recommendations/online", "/users/{user_id}/listens",
+                          "/tracks/{track_id}/similar", "/health", "/ready", "/metrics"}
+    post = paths["/users/{user_id}/listens"]["post"]
+    assert "track_id" in post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert "201" in post["responses"] and "422" in post["responses"]
