@@ -1,0 +1,72 @@
+"""The real server process (`python -m src.service`) over HTTP: startup checks and kill -9 durability."""
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import httpx
+
+from tests.service_fixtures import ServerProcess, save_bundle, service_command, tiny_frames
+
+
+def test_acknowledged_listens_survive_kill_9(tmp_path):
+    save_bundle(tiny_frames(), tmp_path / "bundle")
+    server = ServerProcess(tmp_path).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get("/health").json()["status"] == "ok"
+            acknowledged = []
+            for n in range(40):
+                response = client.post(f"/users/{n % 4}/listens", json={"track_id": 10 + n % 30,
+                                                                         "timestamp": 1_671_000_000 + n})
+                assert response.status_code == 201, response.text
+                acknowledged.append(response.json())
+            first = client.get("/users/1/recommendations", params={"k": 5}).json()
+        in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
+    finally:
+        server.kill(signal.SIGKILL)
+    assert server.process.returncode == -signal.SIGKILL
+    with ServerProcess(tmp_path) as restarted, httpx.Client(base_url=restarted.url, timeout=10) as client:
+        for user in range(4):
+            stored = client.get(f"/users/{user}/listens", params={"limit": 1000}).json()["listens"]
+            expected = [listen for listen in reversed(acknowledged) if listen["user_id"] == user]
+            assert [(s["track_id"], s["timestamp"]) for s in stored] == \
+                [(e["track_id"], e["timestamp"]) for e in expected]
+        assert client.get("/users/1/recommendations", params={"k": 5}).json() == first
+        stored_ids = {listen["timestamp"] for listen in
+                      client.get("/users/7/listens", params={"limit": 1000}).json()["listens"]}
+        assert len(in_flight) >= 60 and {listen["timestamp"] for listen in in_flight} <= stored_ids
+        metrics = client.get("/metrics").text
+        assert 'route="/users/{user_id}/listens"' in metrics and "_created" not in metrics
+
+
+def test_refuses_a_public_address_without_token_and_a_missing_bundle(tmp_path):
+    save_bundle(tiny_frames(), tmp_path / "bundle")
+    exposed = service_command(tmp_path, {"RECSYS_HOST": "0.0.0.0"})
+    assert exposed.returncode == 2 and "RECSYS_WRITE_TOKEN" in exposed.stderr
+    missing = service_command(tmp_path, {"RECSYS_BUNDLE_DIR": str(tmp_path / "nowhere")})
+    assert missing.returncode == 2 and "dvc repro serving" in missing.stderr
+
+
+async def kill_while_writing(server: ServerProcess, user_id: int, writes: int, kill_after: int) -> list[dict]:
+    """Fire ``writes`` concurrent listens, ``kill -9`` the server once ``kill_after`` are acknowledged; return those."""
+    acknowledged: list[dict] = []
+    enough = asyncio.Event()
+
+    async def write(client: httpx.AsyncClient, n: int) -> None:
+        try:
+            response = await client.post(f"/users/{user_id}/listens", json={"track_id": 10, "timestamp": 1_671_000_000 + n})
+        except httpx.TransportError:
+            return
+        if response.status_code == 201:
+            acknowledged.append(response.json())
+            if len(acknowledged) >= kill_after:
+                enough.set()
+
+    limits = httpx.Limits(max_connections=32)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
+        tasks = [asyncio.create_task(write(client, n)) for n in range(writes)]
+        await asyncio.wait_for(enough.wait(), timeout=30)
+        server.kill(signal.SIGKILL)
+        await asyncio.gather(*tasks)
+    return list(acknowledged)
