@@ -8,7 +8,7 @@ import hmac
 
 import orjson
 
-_READ_METHODS = {b"GET", b"HEAD", b"OPTIONS", "GET", "HEAD", "OPTIONS"}
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 async def _refuse(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
