@@ -45,7 +45,8 @@ def main() -> None:
         users = replay_users(sequences, bundle, reveal, args.max_users, args.seed, cold=args.cold)
         baseline = None
         for strategy, weight, recent, decay in itertools.product(args.strategies, args.weights, args.recent, args.decay):
-            config = BlendConfig(recent_listens=recent, recency_decay=decay, strategy=strategy, online_weight=weight)
+            config = BlendConfig(recent_listens=recent, recency_decay=decay, strategy=strategy, online_weight=weight,
+                                 cold_online_weight=weight)  # only the weight of the replayed kind of user applies
             began = time.perf_counter()
             scores = replay(bundle, sequences, users, reveal, args.k, config)
             if baseline is None:

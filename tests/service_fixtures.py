@@ -25,7 +25,7 @@ from src.service.settings import Settings, settings_from
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVICE_PARAMS = {"bundle_dir": "bundle", "events_db": "online/events.sqlite", "host": "127.0.0.1", "port": 8000,
                   "recent_listens": 3, "recency_decay": 0.5,
-                  "blend": {"strategy": "interleave", "online_weight": 0.5}}
+                  "blend": {"strategy": "interleave", "online_weight": 0.5, "cold_online_weight": 0.5}}
 
 TOP_POPULAR = [1, 2, 3, 4, 5]
 USER1_OFFLINE = list(range(20, 32))  # user 1's 12 personal recommendations, best first

@@ -32,15 +32,6 @@ def test_ranked_rows_come_out_sorted_by_key_then_rank():
     assert table.row(5)[0].tolist() == [] and 5 not in table and 7 in table
 
 
-def test_ragged_round_trip_through_memory_mapped_files(tmp_path):
-    table = RaggedTable.from_grouped(np.array([1, 1, 4]), np.array([10, 11, 40]))
-    table.save(tmp_path, "t")
-    loaded = RaggedTable.load(tmp_path, "t")
-    assert isinstance(loaded.items, np.memmap)
-    assert loaded.row(1)[0].tolist() == [10, 11] and loaded.scores is None
-    assert loaded.row(4)[1].tolist() == [0.0]  # no scores: zeros
-
-
 def test_ragged_rejects_unsorted_entries_and_broken_offsets():
     with pytest.raises(ValueError, match="sorted by key"):
         RaggedTable.from_grouped(np.array([2, 1]), np.array([1, 2]))
@@ -79,6 +70,7 @@ def test_saved_bundle_maps_back_identically_with_a_content_version(tmp_path):
     opened = tiny_bundle(tmp_path / "a")
     for name, array in built.arrays().items():
         assert np.array_equal(opened.arrays()[name], array), name
+    assert isinstance(opened.history.items.base, np.memmap)  # mapped, not read
     assert opened.manifest["counts"]["history_listens"] == 4
     assert opened.manifest["shape"] == {"recommendations_per_user": 3, "similar_per_track": 2}
     assert tiny_bundle(tmp_path / "b").version == opened.version  # deterministic
@@ -128,16 +120,15 @@ def candidates(tracks, source):
     (1.0, [1, 2, 3, 10, 20, 30]),
 ])
 def test_interleave_shares_slots_by_weight(weight, expected):
-    merged = blend(candidates([1, 2, 3], ONLINE), candidates([10, 20, 30], OFFLINE),
-                   BlendConfig(strategy="interleave", online_weight=weight))
+    merged = blend(candidates([1, 2, 3], ONLINE), candidates([10, 20, 30], OFFLINE), "interleave", weight)
     assert merged[0].tolist() == expected
 
 
 def test_a_track_in_both_lists_appears_once_and_rrf_promotes_it():
     online, offline = candidates([5, 1], ONLINE), candidates([10, 20, 5], OFFLINE)
-    interleaved = blend(online, offline, BlendConfig(strategy="interleave", online_weight=0.5))
+    interleaved = blend(online, offline, "interleave", 0.5)
     assert interleaved[0].tolist() == [5, 10, 1, 20]
-    fused = blend(online, offline, BlendConfig(strategy="rrf", online_weight=0.5))
+    fused = blend(online, offline, "rrf", 0.5)
     assert fused[0].tolist()[0] == 5 and sorted(fused[0].tolist()) == [1, 5, 10, 20]
     assert fused[2][0] == ONLINE  # its online term (rank 1) is larger than its offline one (rank 3)
 
@@ -149,14 +140,25 @@ def test_config_errors_name_the_parameter():
         BlendConfig(recent_listens=0)
     with pytest.raises(ValueError, match="online_weight"):
         BlendConfig(online_weight=1.5)
+    with pytest.raises(ValueError, match="service.blend.cold_online_weight"):
+        BlendConfig(cold_online_weight=-0.1)
 
 
 # ---------------------------------------------------------------- recommend: the course's three cases
 
 
 def test_cold_user_gets_top_popular_minus_online_listens():
-    result = recommend(tiny_bundle(), 999, np.array([1]), 3, BlendConfig(online_weight=0.0), mode="offline")
+    result = recommend(tiny_bundle(), 999, np.array([1]), 3, BlendConfig(), mode="offline")
     assert result.cold and result.track_ids.tolist() == [2, 3, 4] and codes(result.sources) == ["popular"] * 3
+
+
+def test_cold_users_blend_with_their_own_weight():
+    bundle = tiny_bundle()
+    warm_only = BlendConfig(online_weight=0.5, cold_online_weight=0.0)
+    assert recommend(bundle, 999, np.array([1]), 3, warm_only).track_ids.tolist() == [2, 3, 4]
+    cold_too = BlendConfig(online_weight=0.0, cold_online_weight=0.5)
+    result = recommend(bundle, 999, np.array([1]), 3, cold_too)  # similar to 1: 9, 10
+    assert result.track_ids.tolist() == [9, 2, 10] and codes(result.sources) == ["online", "popular", "online"]
 
 
 def test_user_with_offline_recommendations_and_no_online_history():
@@ -186,7 +188,8 @@ def test_every_list_has_k_distinct_unheard_tracks(mode, strategy):
         listens = rng.choice(catalog, size=rng.integers(0, 6)).astype(np.int32)
         k = int(rng.integers(1, 15))
         config = BlendConfig(recent_listens=int(rng.integers(1, 4)), strategy=strategy,
-                             online_weight=float(rng.choice([0.0, 0.3, 0.5, 1.0])))
+                             online_weight=float(rng.choice([0.0, 0.3, 0.5, 1.0])),
+                             cold_online_weight=float(rng.choice([0.0, 0.5, 1.0])))
         result = recommend(bundle, user, listens, k, config, mode)
         heard = set(bundle.history.row(user)[0].tolist()) | set(listens.tolist())
         tracks = result.track_ids.tolist()

@@ -14,6 +14,9 @@ The rules, in order:
    track)`` with ``j = 0`` for the latest listen; best first, ties by lower track id.
 4. **Blend** (mode ``blended``), by ``strategy``:
 
+   The weight of the online list is ``online_weight`` for users with offline recommendations and
+   ``cold_online_weight`` for users without (there the other list is the popular chart).
+
    * ``interleave``: the lists share the slots in the proportion ``online_weight : 1 - online_weight``.
      The ``j``-th item of a list sits at position ``(j + 0.5) / weight`` and the lists merge by
      position (online first on a tie): 0.5 alternates online, offline, online, ...
@@ -55,7 +58,8 @@ class BlendConfig:
     recent_listens: int = 3
     recency_decay: float = 0.5
     strategy: str = "interleave"
-    online_weight: float = 0.5
+    online_weight: float = 0.5  # users with offline recommendations
+    cold_online_weight: float = 0.5  # users without: online candidates against the popular chart
 
     def __post_init__(self) -> None:
         if not isinstance(self.recent_listens, int) or self.recent_listens < 1:
@@ -64,15 +68,17 @@ class BlendConfig:
             raise ValueError(f"service.recency_decay: expected 0 < value <= 1, got {self.recency_decay!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"service.blend.strategy: expected one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if not 0.0 <= self.online_weight <= 1.0:
-            raise ValueError(f"service.blend.online_weight: expected 0 <= value <= 1, got {self.online_weight!r}")
+        for key in ("online_weight", "cold_online_weight"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"service.blend.{key}: expected 0 <= value <= 1, got {getattr(self, key)!r}")
 
     @classmethod
     def from_params(cls, service: dict[str, Any]) -> "BlendConfig":
         """Read the ``service`` section of params.yaml."""
         blend = service.get("blend", {})
         return cls(recent_listens=service["recent_listens"], recency_decay=float(service["recency_decay"]),
-                   strategy=blend["strategy"], online_weight=float(blend["online_weight"]))
+                   strategy=blend["strategy"], online_weight=float(blend["online_weight"]),
+                   cold_online_weight=float(blend["cold_online_weight"]))
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,10 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
             lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
         else:
             lists.append(heard.drop((offline_items, offline_scores, np.full(len(offline_items), OFFLINE, dtype=np.int8))))
-    chosen = blend(lists[0], lists[1], config) if len(lists) == 2 else _first_occurrences(lists[0])
+    if len(lists) == 2:
+        chosen = blend(lists[0], lists[1], config.strategy, config.cold_online_weight if cold else config.online_weight)
+    else:
+        chosen = _first_occurrences(lists[0])
     chosen = tuple(part[:k] for part in chosen)
     if len(chosen[0]) < k:
         extra = _popular_unheard(bundle, heard, chosen[0], k - len(chosen[0]))
@@ -130,11 +139,11 @@ def online_candidates(online_listens: np.ndarray, similar: RaggedTable, config: 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # (track ids, scores, source codes), best first
 
 
-def blend(online: Candidates, offline: Candidates, config: BlendConfig) -> Candidates:
-    """Merge the two lists by the configured strategy; every track once."""
-    if config.strategy == "interleave":
-        return _interleave(online, offline, config.online_weight)
-    return _reciprocal_rank_fusion(online, offline, config.online_weight)
+def blend(online: Candidates, offline: Candidates, strategy: str, online_weight: float) -> Candidates:
+    """Merge the two lists by ``strategy``, giving ``online_weight`` to the online one; every track once."""
+    if strategy == "interleave":
+        return _interleave(online, offline, online_weight)
+    return _reciprocal_rank_fusion(online, offline, online_weight)
 
 
 def _interleave(online: Candidates, offline: Candidates, weight: float) -> Candidates:
@@ -176,10 +185,10 @@ class _Heard:
 
     def __init__(self, history: np.ndarray, online: np.ndarray):
         self.history = history
-        self.online = online
+        self.online = np.sort(online)  # binary search: np.isin costs more than the lookup on a few ids
 
     def mask(self, track_ids: np.ndarray) -> np.ndarray:
-        return np.isin(track_ids, self.online) | (find_sorted(self.history, track_ids) >= 0)
+        return (find_sorted(self.online, track_ids) >= 0) | (find_sorted(self.history, track_ids) >= 0)
 
     def drop(self, candidates: Candidates) -> Candidates:
         keep = ~self.mask(candidates[0])
@@ -193,7 +202,7 @@ def _popular_unheard(bundle: ServingBundle, heard: _Heard, taken: np.ndarray, co
     while need > 0 and start < len(bundle.popular):
         stop = start + max(_BACKFILL_CHUNK, 4 * need)
         chunk = np.asarray(bundle.popular[start:stop])
-        keep = np.flatnonzero(~heard.mask(chunk) & ~np.isin(chunk, taken))[:need] + start
+        keep = np.flatnonzero(~heard.mask(chunk) & (find_sorted(np.sort(taken), chunk) < 0))[:need] + start
         found.append(keep)
         need -= len(keep)
         start = stop

@@ -19,10 +19,11 @@ import pyarrow as pa
 
 from ..interactions import encode, find_sorted, unique_sorted
 from ..io import DataValidationError
-from .ragged import RaggedTable
+from .ragged import PARTS, RaggedTable
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+TABLES = ("offline", "similar", "history")
 _TRACK_BITS = 31  # history pair key: user_id << 31 | track_id (ids are non-negative int32)
 
 
@@ -112,9 +113,9 @@ class ServingBundle:
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array of the bundle under its file name (without ``.npy``), in a fixed order."""
         named: dict[str, np.ndarray] = {}
-        for table in ("offline", "similar", "history"):
+        for table in TABLES:
             ragged: RaggedTable = getattr(self, table)
-            for part in ("keys", "offsets", "items", "scores"):
+            for part in PARTS:
                 if getattr(ragged, part) is not None:
                     named[f"{table}.{part}"] = getattr(ragged, part)
         named["popular.items"] = self.popular
@@ -170,14 +171,19 @@ class ServingBundle:
         for name, spec in manifest["files"].items():
             path = folder / f"{name}.npy"
             try:
-                array = np.load(path, mmap_mode="r" if mmap else None)
+                # a plain ndarray view of the map: slicing an np.memmap costs a Python-level hook per slice
+                array = np.asarray(np.load(path, mmap_mode="r" if mmap else None))
             except (OSError, ValueError) as error:
                 raise BundleError(f"{path}: cannot be read ({error}); rebuild it with `dvc repro serving`") from error
             if len(array) != spec["length"] or str(array.dtype) != spec["dtype"]:
                 raise BundleError(f"{path}: {len(array)} x {array.dtype}, manifest says {spec['length']} x {spec['dtype']}")
             arrays[name] = array
-        tables = {table: RaggedTable(*(arrays.get(f"{table}.{part}") for part in ("keys", "offsets", "items", "scores")))
-                  for table in ("offline", "similar", "history")}
+        tables = {table: RaggedTable(*(arrays.get(f"{table}.{part}") for part in PARTS)) for table in TABLES}
+        for name, table in tables.items():
+            try:
+                table.check()
+            except ValueError as error:
+                raise BundleError(f"{folder}: table {name}: {error}; rebuild it with `dvc repro serving`") from error
         return cls(
             **tables,
             popular=arrays["popular.items"],

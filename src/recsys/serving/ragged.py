@@ -2,18 +2,17 @@
 
 A table is flat arrays: sorted unique int32 ``keys``, int64 ``offsets`` (row ``i`` is
 ``offsets[i]:offsets[i + 1]``), int32 ``items`` and optional float32 ``scores``. A lookup is one
-binary search and two slices, so a memory-mapped table answers without reading anything up front.
+binary search and two slices, so a memory-mapped table answers without reading anything up front
+(``bundle.py`` writes and maps the arrays).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
 _EMPTY_ITEMS = np.empty(0, dtype=np.int32)
 _EMPTY_SCORES = np.empty(0, dtype=np.float32)
-PARTS = ("keys", "offsets", "items", "scores")
+PARTS = ("keys", "offsets", "items", "scores")  # file name suffixes in the serving bundle
 
 
 @dataclass(frozen=True)
@@ -70,33 +69,6 @@ class RaggedTable:
         if self.scores is None:
             return items, np.zeros(end - begin, dtype=np.float32)
         return items, self.scores[begin:end]
-
-    def save(self, folder: Path, name: str) -> list[Path]:
-        """Write ``<name>.<part>.npy`` files into ``folder``; returns them in a fixed order."""
-        written = []
-        for part in PARTS:
-            array = getattr(self, part)
-            if array is None:
-                continue
-            path = folder / f"{name}.{part}.npy"
-            np.save(path, np.ascontiguousarray(array))
-            written.append(path)
-        return written
-
-    @classmethod
-    def load(cls, folder: Path, name: str, mmap: bool = True) -> "RaggedTable":
-        """Open a saved table; with ``mmap`` the arrays are paged in from disk only where they are read."""
-        mode = "r" if mmap else None
-        arrays = {}
-        for part in PARTS:
-            path = folder / f"{name}.{part}.npy"
-            if part == "scores" and not path.exists():
-                arrays[part] = None
-                continue
-            arrays[part] = np.load(path, mmap_mode=mode)
-        table = cls(**arrays)
-        table.check()
-        return table
 
     def check(self) -> None:
         """Raise ValueError when the arrays do not form a table (a truncated or mixed-up bundle)."""
