@@ -53,6 +53,7 @@ RECS_WARM, RECS_COLD, RECS_RETURNING, LISTEN = range(len(KINDS))
 EXCEPTION, DROPPED, UNFINISHED, NOT_SENT = -1, -2, -3, -4
 JSON_HEADERS = {"Content-Type": "application/json"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DEFAULT_SERVICE_COMMAND = "-m src.service"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bundle", type=Path, default=Path("/tmp/fullbundle"),
                         help="serving bundle: the server's data and the source of user and track ids")
     parser.add_argument("--url", help="target an already running service (loopback only) instead of starting one")
-    parser.add_argument("--service-command", default="-m src.service",
+    parser.add_argument("--service-command", default=DEFAULT_SERVICE_COMMAND,
                         help="python arguments that start the service (a wrapping script: compare a variant)")
     parser.add_argument("--port", type=int, default=0, help="port for the started servers (0: a free one)")
     parser.add_argument("--rate", type=float, default=1000.0, help="offered requests per second (open loop)")
@@ -271,7 +272,8 @@ def service_server(args: argparse.Namespace, workdir: Path) -> Server:
     if args.write_token:
         env["RECSYS_WRITE_TOKEN"] = args.write_token
     command = [sys.executable, *args.service_command.split()]
-    return start_server("service", command, env, port, workdir, args.startup_timeout)
+    name = "service" if args.service_command == DEFAULT_SERVICE_COMMAND else f"service ({args.service_command})"
+    return start_server(name, command, env, port, workdir, args.startup_timeout)
 
 
 def course_server(args: argparse.Namespace, workdir: Path) -> Server:
@@ -440,6 +442,20 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or value != value else f"{value:,.{digits}f}"
 
 
+TARGETS = (  # the issue's targets for the service on this 2-core machine with a full-size bundle
+    ("startup < 10 s", lambda s: s["startup_s"] is not None and s["startup_s"] < 10),
+    ("RSS after startup < 1.5 GiB", lambda s: s["rss_ready_mib"] is not None and s["rss_ready_mib"] < 1536),
+    (">= 1,000 req/s", lambda s: s["overall"]["rps"] >= 1000 * 0.99),  # 1% slack: the last send is at ~duration
+    ("p99 < 20 ms", lambda s: s["overall"]["p99"] < 20),
+    ("zero errors", lambda s: s["overall"]["errors"] == 0),
+)
+
+
+def verdicts(summary: dict) -> str:
+    """Which targets an open-loop run met (the throughput target only means something at --rate >= 1000)."""
+    return "; ".join(f"{name}: {'met' if check(summary) else 'MISSED'}" for name, check in TARGETS)
+
+
 def percent(share: float | None) -> str:
     """A CPU share as percent of one core (2 cores: up to 200%)."""
     return "-" if share is None else f"{100 * share:.0f}%"
@@ -458,6 +474,9 @@ def markdown(summaries: list[dict]) -> str:
                  fmt(s["rss_ready_mib"], 0), f"{fmt(s['rss_end_mib'], 0)} ({fmt(s['anon_end_mib'], 0)})",
                  percent(s["server_cpu_share"]), percent(s["client_cpu_share"]), percent(s["machine_cpu_share"])]
         lines.append("| " + " | ".join(cells) + " |")
+    for s in summaries:
+        if s["mode"].startswith("open loop"):
+            lines += ["", f"{s['server']} targets: {verdicts(s)}"]
     for s in summaries:
         lines += ["", f"{s['server']} ({s['mode']}), by request kind:", "",
                   "| kind | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors |", "|" + " --- |" * 8]
@@ -478,7 +497,7 @@ async def measure(server: Server, bundle: ServingBundle, args: argparse.Namespac
         size, mode = int(args.rate * duration), f"open loop {args.rate:.0f}/s, {duration:.0f}s"
     if size > args.max_requests:
         raise SystemExit(f"{size:,} requests exceed --max-requests {args.max_requests:,}")
-    warmup_size = min(args.max_requests, int(args.rate * args.warmup) if not closed_connections else args.max_requests)
+    warmup_size = args.max_requests if closed_connections else min(args.max_requests, int(args.rate * args.warmup))
     if args.warmup > 0:
         print(f"{server.name}: warm-up {args.warmup:.0f}s", flush=True)
         await run_phase(server.url, make_workload(bundle, warmup_size, args, rng), args, server.pid,
@@ -519,7 +538,7 @@ def main(argv: list[str] | None = None) -> None:
             check_loopback(args.url)
             target = Server("service", args.url.rstrip("/"), None)
             summaries.append(run_async(measure(target, bundle, args, rng, closed_connections=None,
-                                                 duration=args.duration)))
+                                               duration=args.duration)))
         elif args.service:
             summaries.append(run_against(service_server, bundle, args, rng, workdir, closed_connections=None,
                                          duration=args.duration))
