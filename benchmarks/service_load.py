@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -247,7 +248,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float) -> float:
 def start_server(name: str, command: list[str], env: dict[str, str], port: int, workdir: Path,
                  timeout: float) -> Server:
     """Start ``command`` from the repository root, wait until ready and read its memory."""
-    log = workdir / f"{name}.log"
+    log = workdir / (re.sub(r"\W+", "_", name).strip("_") + ".log")
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as sink:
         started = time.perf_counter()
