@@ -79,12 +79,26 @@ def positions_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
 
 
 def find_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Position of each ``query`` value in the sorted unique ``sorted_keys``, -1 where absent (binary search)."""
-    query = np.asarray(query)
+    """Position of each ``query`` value in the sorted unique ``sorted_keys``, -1 where absent (binary search).
+
+    The query is cast to the keys' dtype first: searching int64 values in int32 keys would make numpy
+    convert (copy) the whole key array on every call.
+    """
+    query, inside = as_dtype_of(sorted_keys, query)
     if len(sorted_keys) == 0:
         return np.full(len(query), -1, dtype=np.int64)
     position = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
-    return np.where(sorted_keys[position] == query, position, -1)
+    return np.where((sorted_keys[position] == query) & inside, position, -1)
+
+
+def as_dtype_of(keys: np.ndarray, query) -> tuple[np.ndarray, np.ndarray | bool]:
+    """``query`` in the integer dtype of ``keys``, and where its values fit that dtype (others cannot match)."""
+    query = np.asarray(query)
+    if query.dtype == keys.dtype or not (np.issubdtype(query.dtype, np.integer) and np.issubdtype(keys.dtype, np.integer)):
+        return query, True
+    limits = np.iinfo(keys.dtype)
+    inside = (query >= limits.min) & (query <= limits.max)
+    return np.where(inside, query, 0).astype(keys.dtype), inside
 
 
 def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default) -> np.ndarray:

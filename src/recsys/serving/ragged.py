@@ -52,8 +52,15 @@ class RaggedTable:
         return len(self.items)
 
     def row_index(self, key: int) -> int:
-        """Position of ``key`` in ``keys``, -1 when absent."""
-        position = int(np.searchsorted(self.keys, key))
+        """Position of ``key`` in ``keys``, -1 when absent.
+
+        The key is cast to the keys' dtype: a Python int against int32 keys would make numpy copy the
+        whole key array to int64 on every lookup (milliseconds at 1.37M users).
+        """
+        info = np.iinfo(self.keys.dtype)
+        if not info.min <= key <= info.max:
+            return -1
+        position = int(np.searchsorted(self.keys, self.keys.dtype.type(key)))
         return position if position < len(self.keys) and self.keys[position] == key else -1
 
     def __contains__(self, key: int) -> bool:
