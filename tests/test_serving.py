@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from serving_fixtures import tiny_bundle, tiny_frames
+from src.recsys.interactions import find_sorted
 from src.recsys.serving.blend import (
     OFFLINE, ONLINE, POPULAR, SOURCES, BlendConfig, blend, online_candidates, recommend,
 )
@@ -30,6 +31,13 @@ def test_ranked_rows_come_out_sorted_by_key_then_rank():
     assert table.row(3)[0].tolist() == [30, 31]
     assert table.row(7)[1].tolist() == pytest.approx([0.3, 0.1])
     assert table.row(5)[0].tolist() == [] and 5 not in table and 7 in table
+
+
+def test_lookups_take_ids_of_any_integer_width():
+    """Keys are int32; a query of another width is cast (not the keys), and ids beyond int32 are absent."""
+    table = RaggedTable.from_grouped(np.array([1, 4], np.int32), np.array([10, 40]))
+    assert table.row_index(4) == 1 and table.row_index(2**40 + 4) == -1 and table.row_index(-(2**40)) == -1
+    assert find_sorted(table.keys, np.array([4, 2**32 + 4, 1], np.int64)).tolist() == [1, -1, 0]
 
 
 def test_ragged_rejects_unsorted_entries_and_broken_offsets():
