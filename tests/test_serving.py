@@ -40,6 +40,22 @@ def test_lookups_take_ids_of_any_integer_width():
     assert find_sorted(table.keys, np.array([4, 2**32 + 4, 1], np.int64)).tolist() == [1, -1, 0]
 
 
+def test_a_lookup_does_not_copy_the_key_array():
+    """A Python int searched in int32 keys once made numpy copy all keys to int64 (16 MB at 2M users)."""
+    import tracemalloc
+
+    keys = np.arange(0, 4_000_000, 2, dtype=np.int32)
+    table = RaggedTable(keys, np.arange(len(keys) + 1, dtype=np.int64), np.zeros(len(keys), np.int32))
+    tracemalloc.start()
+    try:
+        table.row(123_456)
+        find_sorted(keys, np.array([8, 10], np.int64))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, peak
+
+
 def test_ragged_rejects_unsorted_entries_and_broken_offsets():
     with pytest.raises(ValueError, match="sorted by key"):
         RaggedTable.from_grouped(np.array([2, 1]), np.array([1, 2]))
