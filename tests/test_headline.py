@@ -1,0 +1,66 @@
+"""The declared DVC metrics are the small rounded headline; everything else stays out of `dvc metrics`."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from conftest import REPO_ROOT
+from src.recsys.headline import (
+    MAX_DECLARED_NUMBERS, OFFLINE_METRICS, SIGNIFICANT_DIGITS, count_numbers, headline, round_significant,
+)
+
+
+def declared_metric_files() -> list[str]:
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    files = []
+    for stage in stages.values():
+        for entry in stage.get("metrics", []):
+            files.append(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return files
+
+
+def test_round_significant():
+    assert round_significant(0.322424999) == 0.32242
+    assert round_significant(0.0049548557) == 0.0049549
+    assert round_significant(123456.7) == 123460.0
+    assert round_significant(0.0) == 0.0
+    assert round_significant(15014) == 15014
+    assert round_significant(0.1234567, 3) == 0.123
+
+
+def test_headline_picks_rounds_and_skips_missing():
+    results = {
+        "final": {"ndcg_at_10": 0.32242417, "recall_at_10": 0.19361234, "map_at_10": 0.2, "ndcg_at_5": 0.3},
+        "top_popular": {"ndcg_at_10": 0.0908821750630},
+        "something_else": {"ndcg_at_10": 1.0},
+    }
+    assert headline(results) == {
+        "top_popular": {"ndcg_at_10": 0.090882},
+        "final": {"ndcg_at_10": 0.32242, "recall_at_10": 0.19361},
+    }
+    assert list(headline(results)) == ["top_popular", "final"]  # the documented row order
+
+
+def test_float_noise_does_not_reach_the_headline():
+    value = 0.25249063672779470
+    assert headline({"final": {"ndcg_at_10": value}}) == headline({"final": {"ndcg_at_10": value * (1 + 1e-12)}})
+
+
+def test_count_numbers():
+    assert count_numbers({"a": {"x": 1.0, "y": 2}, "b": [1, 2.5], "c": "text", "d": True}) == 4
+
+
+def test_declared_metrics_stay_a_headline():
+    """Only headline files are declared; together they hold at most MAX_DECLARED_NUMBERS rounded numbers."""
+    files = declared_metric_files()
+    assert files == ["metrics/evaluation.json"]
+    total = 0
+    for name in files:
+        payload = json.loads((REPO_ROOT / name).read_text())
+        total += count_numbers(payload)
+        for row in payload.values():
+            assert set(row) <= set(OFFLINE_METRICS)
+            for value in row.values():
+                assert value == round_significant(value, SIGNIFICANT_DIGITS)
+    assert 0 < total <= MAX_DECLARED_NUMBERS
