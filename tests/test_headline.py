@@ -51,16 +51,21 @@ def test_count_numbers():
     assert count_numbers({"a": {"x": 1.0, "y": 2}, "b": [1, 2.5], "c": "text", "d": True}) == 4
 
 
+HEADLINE_FILES = ("metrics/evaluation.json",)  # written by src.recsys.headline.headline
+
+
 def test_declared_metrics_stay_a_headline():
-    """Only headline files are declared; together they hold at most MAX_DECLARED_NUMBERS rounded numbers."""
+    """Every declared metrics file together holds at most MAX_DECLARED_NUMBERS numbers (what `dvc metrics show`
+    and `dvc exp show` print); the headline files hold only rounded headline metrics."""
     files = declared_metric_files()
-    assert files == ["metrics/evaluation.json"]
+    assert set(HEADLINE_FILES) <= set(files)
     total = 0
     for name in files:
-        payload = json.loads((REPO_ROOT / name).read_text())
-        total += count_numbers(payload)
-        for row in payload.values():
+        if (REPO_ROOT / name).exists():
+            total += count_numbers(json.loads((REPO_ROOT / name).read_text()))
+    assert 0 < total <= MAX_DECLARED_NUMBERS
+    for name in HEADLINE_FILES:
+        for row in json.loads((REPO_ROOT / name).read_text()).values():
             assert set(row) <= set(OFFLINE_METRICS)
             for value in row.values():
                 assert value == round_significant(value, SIGNIFICANT_DIGITS)
-    assert 0 < total <= MAX_DECLARED_NUMBERS
