@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+
+from .headline import markdown_table  # noqa: E402
 
 WORKSPACE = "workspace"
 
@@ -112,7 +115,8 @@ def run_dvc(root: Path, *args: str) -> str:
     result = subprocess.run(["dvc", *args], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
         return f"`dvc {' '.join(args)}` failed:\n\n```\n{result.stderr.strip()}\n```\n"
-    return result.stdout.strip() or "(no change)"
+    table = result.stdout.strip()
+    return table if len(table.splitlines()) > 2 else "(no change)"  # a header alone: nothing differs
 
 
 def plots_section(root: Path, base: str, out_dir: Path) -> list[str]:
@@ -140,6 +144,19 @@ def plots_section(root: Path, base: str, out_dir: Path) -> list[str]:
     return lines
 
 
+def headline_tables(root: Path) -> list[str]:
+    """The workspace's declared metrics files, each as a recommender x metric table."""
+    lines = []
+    for stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].values():
+        for entry in stage.get("metrics", []):
+            path = next(iter(entry)) if isinstance(entry, dict) else entry
+            if (root / path).exists():
+                payload = json.loads((root / path).read_text())
+                if all(isinstance(row, dict) for row in payload.values()):
+                    lines += [f"Workspace `{path}`:", "", markdown_table(payload), ""]
+    return lines
+
+
 def build_report(root: Path, base: str, out_dir: Path) -> Path:
     """Write ``out_dir/report.md`` and its images; returns the markdown file."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +166,7 @@ def build_report(root: Path, base: str, out_dir: Path) -> Path:
         f"# Pipeline report: workspace vs `{base}`", "",
         "## Parameters (`dvc params diff`)", "", run_dvc(root, "params", "diff", base, "--md"), "",
         "## Headline metrics (`dvc metrics diff --md`)", "", run_dvc(root, "metrics", "diff", base, "--md"), "",
+        *headline_tables(root),
         "Full detail (every k, MAP, MIUF, counters, ranker internals): `git diff " + base +
         " -- metrics/`.", "",
         *plots_section(root, base, out_dir),
