@@ -6,4 +6,4 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"  # stage commands run `python` from the venv
 export DVC_NO_ANALYTICS=1
 dvc repro "$@"
-echo "Done. Metrics: metrics/*.json (dvc metrics show); plots: dvc plots show"
+echo "Done. Headline: python -m src.recsys.headline; review report: bash scripts/report.sh [BASE]"

@@ -461,6 +461,16 @@ def trained(tmp_path_factory):
     return frame, ranker, report
 
 
+def test_two_fits_save_the_same_bytes(trained, tmp_path):
+    """No GUID, timestamp or machine thread count in the file: a refit of the same frame is byte-identical."""
+    frame, ranker, _ = trained
+    again, _ = fit_ranker(frame, RANK_CFG["model"])
+    ranker.save_model(str(tmp_path / "first.cbm"))
+    again.save_model(str(tmp_path / "second.cbm"))
+    assert (tmp_path / "first.cbm").read_bytes() == (tmp_path / "second.cbm").read_bytes()
+    assert "model_guid" not in again.get_metadata().keys()
+
+
 def test_training_frame(trained):
     frame, _, report = trained
     setup = ranking_setup()

@@ -9,10 +9,13 @@ has one listener for MIUF and is not part of the train catalogue for coverage.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+
+from . import portable
 
 EMPTY = -1
 
@@ -65,7 +68,7 @@ def slot_membership(matrix: sp.csr_matrix, top_items: np.ndarray) -> np.ndarray:
 def inverse_user_frequency(item_listeners: np.ndarray, n_train_users: int) -> np.ndarray:
     """-log2(listeners / n_train_users) per item; an item nobody listened to in train counts one listener."""
     n_train_users = max(int(n_train_users), 1)
-    return np.log2(n_train_users) - np.log2(np.maximum(item_listeners, 1).astype(np.float64))
+    return math.log2(n_train_users) - portable.log2(np.maximum(item_listeners, 1))
 
 
 def ranking_metrics(
@@ -119,11 +122,11 @@ def _per_slot_cumsums(top, truth, train, item_listeners, n_train_users) -> dict[
     hits = slot_membership(truth, top)
     unseen = filled & ~slot_membership(train, top)
     ranks = np.arange(1, top.shape[1] + 1, dtype=np.float32)
-    discount = (1.0 / np.log2(ranks + 1)).astype(np.float32)
+    discount = (1.0 / portable.log2(ranks + 1)).astype(np.float32)
     hit_count = np.cumsum(hits, axis=1, dtype=np.int16)
     inv_freq = inverse_user_frequency(np.asarray(item_listeners), n_train_users).astype(np.float32)
     known = filled & (top < n_items)
-    slot_miuf = np.where(known, inv_freq[np.where(known, top, 0)], np.float32(np.log2(max(int(n_train_users), 1))))
+    slot_miuf = np.where(known, inv_freq[np.where(known, top, 0)], np.float32(math.log2(max(int(n_train_users), 1))))
     return {
         "hits": hit_count,
         "dcg": np.cumsum(np.where(hits, discount, np.float32(0)), axis=1, dtype=np.float32),
@@ -136,7 +139,7 @@ def _per_slot_cumsums(top, truth, train, item_listeners, n_train_users) -> dict[
 
 def _ideal_dcg(max_k: int) -> np.ndarray:
     """Ideal DCG indexed by the number of relevant items that fit in the list (index 0 = no relevant item)."""
-    discount = 1.0 / np.log2(np.arange(2, max_k + 2, dtype=np.float64))
+    discount = 1.0 / portable.log2(np.arange(2, max_k + 2, dtype=np.float64))
     return np.concatenate([[0.0], np.cumsum(discount)])
 
 

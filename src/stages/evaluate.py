@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.recsys import evaluation, oracle
+from src.recsys import evaluation, headline, oracle
 from src.recsys.io import progress_logger, timed, write_csv, write_json
 from src.recsys.stage import stage
 from src.recsys.synthetic.preferences import has_ground_truth, load_ground_truth
@@ -44,7 +44,8 @@ def main(params, logger):
 
     for metric, table in evaluation.per_k_tables(results, ks).items():
         write_csv(table, PLOTS / f"{metric}.csv")
-    write_json(results, Path("metrics/evaluation.json"))
+    write_json(results, Path("metrics/evaluation_full.json"))
+    write_json(headline.headline(results), Path("metrics/evaluation.json"))
 
 
 if __name__ == "__main__":

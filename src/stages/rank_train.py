@@ -6,7 +6,7 @@ import pandas as pd
 
 from src.recsys import figures
 from src.recsys.als import fit_als
-from src.recsys.io import atomic_path, progress_logger, timed, write_json
+from src.recsys.io import atomic_path, progress_logger, timed, write_csv, write_json
 from src.recsys.ranking.dataset import label_window, training_users, window_events
 from src.recsys.ranking.history import History
 from src.recsys.ranking.model import fit_ranker, importances
@@ -44,9 +44,10 @@ def main(params, logger):
         ranker, report = fit_ranker(frame, cfg["model"])
         ranker.save_model(str(tmp))
     weights = importances(ranker)
-    figures.bar_figure(pd.DataFrame({"feature": list(weights), "importance": list(weights.values())}),
-                       "feature", "importance", "Ranker feature importance", Path("reports/ranker/feature_importance.png"))
-    write_json({**report, "training_users": int(len(users)), "feature_importance": weights}, Path("metrics/ranker.json"))
+    table = pd.DataFrame({"feature": list(weights), "importance": list(weights.values())})
+    figures.bar_figure(table, "feature", "importance", "Ranker feature importance", Path("reports/ranker/feature_importance.png"))
+    write_csv(table, Path("metrics/ranker/feature_importance.csv"))
+    write_json({**report, "training_users": int(len(users))}, Path("metrics/ranker.json"))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from .. import portable
 from ..interactions import encode, lookup_sorted
 from .candidates import CandidateSources
 from .history import History, TrackStats
@@ -104,8 +105,8 @@ class TrackFeatures:
     def of(cls, stats: TrackStats, meta: TrackMeta) -> "TrackFeatures":
         artist_share, genre_share = meta.shares(stats.recent_listeners)
         return cls(
-            listeners_log=np.log1p(stats.listeners),
-            recent_log=np.log1p(stats.recent_listeners),
+            listeners_log=portable.log1p(stats.listeners),
+            recent_log=portable.log1p(stats.recent_listeners),
             trend=stats.recent_listeners / np.maximum(stats.listeners, 1.0),
             age_days=stats.age_days,
             artist_share=artist_share,
@@ -143,7 +144,7 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     owner, track, age = owner[known], track[known], history.age_days[event][known]
     count = np.bincount(owner, minlength=n_users).astype(np.float32)
     recent = (age <= recent_days).astype(np.float32)
-    out["user_events_log"] = np.log1p(count)[user_pos]
+    out["user_events_log"] = portable.log1p(count)[user_pos]
     out["user_recent_events"] = _per_user(owner, recent, n_users)[user_pos]
     last = np.full(n_users, 1e4, dtype=np.float32)
     np.minimum.at(last, owner, age)
@@ -151,7 +152,7 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     usual = _per_user(owner, tracks.listeners_log[track], n_users) / np.maximum(count, 1.0)
     out["popularity_gap"] = tracks.listeners_log[item] - usual[user_pos]
 
-    weight = np.power(0.5, age / half_life_days).astype(np.float32)
+    weight = portable.half_life_weight(age, half_life_days)
     weight /= np.maximum(_per_user(owner, weight, n_users), 1e-9)[owner]
     recent /= np.maximum(_per_user(owner, recent, n_users), 1e-9)[owner]
     profile = genre_profile(owner, track, weight, meta, n_users)
@@ -160,7 +161,7 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
                                                   meta.genres)
     affinity, artist_count = artist_affinity(owner, track, weight, user_pos, item, meta)
     out["artist_affinity"] = affinity
-    out["artist_listens_log"] = np.log1p(artist_count)
+    out["artist_listens_log"] = portable.log1p(artist_count)
     out["artist_share"] = tracks.artist_share[item]
     out["artist_route"] = affinity * tracks.artist_share[item]
     out["genre_share"] = tracks.genre_share_total[item]
