@@ -12,7 +12,7 @@ from src.recsys.serving.blend import (
 )
 from src.recsys.serving.bundle import BundleError, ServingBundle, popularity_order
 from src.recsys.serving.ragged import RaggedTable
-from src.recsys.serving.replay import replay, replay_users, listening_sequences
+from src.recsys.serving.replay import listening_sequences, replay, replay_headline, replay_users
 
 NO_LISTENS = np.empty(0, dtype=np.int32)
 
@@ -272,3 +272,12 @@ def test_replay_scores_the_served_lists_on_the_unrevealed_listens():
     assert scores["online"] == pytest.approx({"ndcg_at_2": 1.0, "recall_at_2": 1.0, "precision_at_2": 1.0})
     assert scores["offline"]["recall_at_2"] == 0.0  # 4, 5: neither was listened to
     assert scores["blended"]["precision_at_2"] == 0.5  # online 10, offline 4
+
+
+def test_replay_headline_is_ndcg_per_m_and_mode_rounded():
+    scores = {"ndcg_at_10": 0.123456789, "recall_at_10": 0.5, "precision_at_10": 0.25}
+    report = {"reveal_3": {"users": 7, "blended": scores, "offline": scores, "online": {**scores, "ndcg_at_10": 0.1}},
+              "cold_reveal_3": {"users": 2, "blended": scores, "offline": scores, "online": scores}}
+    declared = replay_headline(report, 10)
+    assert list(declared) == ["m3", "cold_m3"]
+    assert declared["m3"] == {"blended.ndcg@10": 0.12346, "offline.ndcg@10": 0.12346, "online.ndcg@10": 0.1}

@@ -6,7 +6,7 @@ import pandas as pd
 from src.recsys.io import progress_logger, timed, write_json
 from src.recsys.serving.blend import BlendConfig
 from src.recsys.serving.bundle import ServingBundle
-from src.recsys.serving.replay import replay_report
+from src.recsys.serving.replay import replay_headline, replay_report
 from src.recsys.stage import stage
 
 
@@ -23,7 +23,8 @@ def main(params, logger):
     for name, scores in report.items():
         logger.info("%-15s users %6d  ndcg@%d blended %.4f  offline %.4f  online %.4f", name, scores["users"], k,
                     *(scores[mode][f"ndcg_at_{k}"] for mode in ("blended", "offline", "online")))
-    write_json(report, Path("metrics/replay.json"))
+    write_json(report, Path("metrics/replay_full.json"))
+    write_json(replay_headline(report, k), Path("metrics/replay.json"))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import headline
 from ..evaluation import build_evaluation_set, evaluate_recommendations
 from ..interactions import segment_positions
 from .blend import MODES, BlendConfig, recommend
@@ -102,3 +103,15 @@ def replay_report(bundle: ServingBundle, test: pd.DataFrame, reveals: Sequence[i
             report[f"{'cold_' if cold else ''}reveal_{reveal}"] = {
                 "users": int(len(users)), **replay(bundle, sequences, users, reveal, k, config, progress)}
     return report
+
+
+def replay_headline(report: dict[str, dict], k: int) -> dict[str, dict[str, float]]:
+    """The declared replay metrics: NDCG@k of each mode per ``m``, rounded like every headline.
+
+    Rows read ``m3`` (``cold_m3`` for users without history) with columns ``blended.ndcg@10``,
+    ``offline.ndcg@10``, ``online.ndcg@10``; recall, precision and user counts stay in the full report.
+    """
+    flat = {section: {f"{mode}_ndcg": modes[mode][f"ndcg_at_{k}"] for mode in MODES}
+            for section, modes in report.items()}
+    rows = {section: section.replace("reveal_", "m") for section in report}
+    return headline.headline(flat, rows, {f"{mode}_ndcg": f"{mode}.ndcg@{k}" for mode in MODES})
