@@ -240,7 +240,9 @@ def test_metrics_count_requests_by_route_sources_and_cold_answers(tiny):
     tiny.get("/users/1/recommendations", params={"k": 3})  # 3 offline
     tiny.get("/users/2/recommendations", params={"k": 5})  # 3 offline + 2 popular
     tiny.get("/users/abc/recommendations")
+    tiny.request("BREW", "/users/1/recommendations")  # a method of the client's choosing is not a label value
     text = tiny.get("/metrics").text
+    assert 'method="OTHER"' in text and "BREW" not in text
     assert 'recsys_http_requests_total{method="GET",route="/users/{user_id}/recommendations",status="200"} 3.0' in text
     assert 'recsys_http_requests_total{method="GET",route="/users/{user_id}/recommendations",status="422"} 1.0' in text
     assert 'recsys_http_request_seconds_count{method="GET",route="/users/{user_id}/recommendations"} 4.0' in text

@@ -16,6 +16,7 @@ from src.recsys.serving.blend import SOURCES, RankedList
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED = "<unmatched>"  # no route: unknown paths, and requests refused before routing (401, 413)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others count as OTHER
 
 
 class Metrics:
@@ -86,4 +87,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = self.route_of(scope.get("endpoint")) or UNMATCHED
-            self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"  # clients choose it: bound it
+            self.metrics.observe_request(method, route, status, time.perf_counter() - start)
