@@ -47,9 +47,7 @@ def encode(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
         codes = np.full(len(values), -1, dtype=np.int32)
         codes[inside] = table[values[inside]]
         return codes
-    pos = np.searchsorted(ids, values)
-    np.minimum(pos, len(ids) - 1, out=pos)
-    return np.where(ids[pos] == values, pos, -1).astype(np.int32)
+    return find_sorted(ids, values).astype(np.int32)
 
 
 def unique_sorted(values: np.ndarray) -> np.ndarray:
@@ -76,6 +74,15 @@ def segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray,
 def positions_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
     """0-based position of each element within its run of equal values (``sorted_groups`` is sorted)."""
     return np.arange(len(sorted_groups)) - np.searchsorted(sorted_groups, sorted_groups)
+
+
+def pair_keys(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> np.ndarray:
+    """One int64 key ``row * n_cols + col`` per (row, col) pair: sorting or searching keys handles pairs at once.
+
+    >>> pair_keys(np.array([0, 1, 1]), np.array([2, 0, 3]), 4)
+    array([2, 4, 7])
+    """
+    return np.asarray(rows).astype(np.int64) * n_cols + cols
 
 
 def find_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
