@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .columns import RANK, SCORE, TRACK, USER
+
 # Ids spanning at most this many values (beyond the count of distinct ids) are encoded via a lookup table.
 _DENSE_SPAN_SLACK = 1 << 24
 
@@ -117,13 +119,20 @@ def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray
 
 
 def ranked_frame(query_ids: np.ndarray, result_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,
-                 query_column: str, result_column: str) -> pd.DataFrame:
+                 query_column: str = USER, result_column: str = TRACK) -> pd.DataFrame:
     """Long table of top-k results with real ids and 1-based ranks; padding (-1) slots dropped."""
     valid = indices >= 0
     rows, slots = np.nonzero(valid)
+    return ranked_table(query_ids[rows], result_ids[indices[valid]], scores[valid], slots + 1, query_column,
+                        result_column)
+
+
+def ranked_table(query_ids: np.ndarray, result_ids: np.ndarray, scores: np.ndarray, ranks: np.ndarray,
+                 query_column: str = USER, result_column: str = TRACK) -> pd.DataFrame:
+    """The table every recommender writes, one row per (query, result): int32 ids, float32 score, int16 rank."""
     return pd.DataFrame({
-        query_column: query_ids[rows].astype(np.int32),
-        result_column: result_ids[indices[valid]].astype(np.int32),
-        "score": scores[valid].astype(np.float32),
-        "rank": (slots + 1).astype(np.int16),
+        query_column: query_ids.astype(np.int32),
+        result_column: result_ids.astype(np.int32),
+        SCORE: scores.astype(np.float32),
+        RANK: ranks.astype(np.int16),
     })
