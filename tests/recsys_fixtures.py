@@ -22,11 +22,10 @@ import pyarrow.parquet as pq
 from src.recsys.als import AlsModel, fit_als
 from src.recsys.catalogs import build_items
 from src.recsys.cleaning import Events, clean_events, clean_tracks
+from src.recsys.config import AlsFitConfig, CandidateConfig, RankerModelConfig, RankingConfig, RankTrainConfig
 from src.recsys.evaluation import EvaluationSet, build_evaluation_set
 from src.recsys.interactions import InteractionMatrix, ranked_frame
-from src.recsys.ranking.dataset import label_window, window_events
-from src.recsys.ranking.history import History
-from src.recsys.ranking.pipeline import RankingContext, similar_for_recent
+from src.recsys.ranking.training import TrainingSetup, feature_history, prepare_training
 from src.recsys.split import time_split
 from src.recsys.synthetic import generate_dataset
 from src.recsys.topk import top_k_scores
@@ -39,23 +38,24 @@ SEED = 42
 SPLIT_DATE = "2022-12-16"
 MIN_USER_EVENTS = 4
 
-# ALS settings close to params.yaml, with fewer iterations to stay fast.
-ALS = {"factors": 30, "iterations": 10, "regularization": 0.05, "alpha": 1.0, "random_state": 42}
-
-# A `rank` params block shrunk for tests (same keys as params.yaml's).
-RANK_CFG = {
-    "label_days": 14,
-    "n": 30,
-    "candidates": {"als": 50, "recent_listens": 5, "popular": 20, "trending": 20},
-    "recent_days": 14,
-    "affinity_half_life_days": 30,
-    "negatives_per_user": 20,
-    "max_train_users": 1500,
-    "batch_users": 700,  # several batches for the users featurised in the tests
-    "model": {"loss": "Logloss", "iterations": 30, "learning_rate": 0.2, "depth": 4,
-              "early_stopping_rounds": 10, "validation_share": 0.2, "seed": 42},
-}
 SIMILAR_N = 10
+
+# ALS settings close to params.yaml, with fewer iterations to stay fast.
+ALS = AlsFitConfig(factors=30, iterations=10, regularization=0.05, alpha=1.0, random_state=42)
+
+# The `rank` params shrunk for tests.
+RANKING = RankingConfig(
+    candidates=CandidateConfig(als=50, recent_listens=5, popular=20, trending=20),
+    recent_days=14, affinity_half_life_days=30,
+    batch_users=700,  # several batches for the users featurised in the tests
+)
+RANK_TRAIN = RankTrainConfig(
+    split_date=SPLIT_DATE, als=ALS, similar_n=SIMILAR_N, label_days=14, ranking=RANKING, negatives_per_user=20,
+    max_train_users=1500,
+    model=RankerModelConfig(loss="Logloss", iterations=30, learning_rate=0.2, depth=4, early_stopping_rounds=10,
+                            validation_share=0.2, seed=42),
+)
+RANK_N = 30  # rank.n: final recommendations per user
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def train_matrix() -> InteractionMatrix:
 @functools.cache
 def als_model() -> AlsModel:
     """ALS fit on the generated train split (read-only: tests must not modify its arrays)."""
-    return fit_als(train_matrix(), show_progress=False, **ALS)
+    return fit_als(train_matrix(), ALS, show_progress=False)
 
 
 @functools.cache
@@ -112,33 +112,8 @@ def evaluation_set() -> EvaluationSet:
     return build_evaluation_set(data.train[["user_id", "track_id"]], data.test[["user_id", "track_id"]])
 
 
-@dataclass(frozen=True)
-class RankingSetup:
-    """What `rank_train` builds before fitting the ranker: history as of T - W, its ALS and the context."""
-
-    start: np.datetime64  # T - W: the cut-off of the feature history
-    end: np.datetime64  # T: the split date
-    history: History
-    labels: pd.DataFrame  # train events in [T - W, T)
-    feature_data: InteractionMatrix  # train events before T - W (what ALS is fit on)
-    model: AlsModel
-    users: np.ndarray  # training users: with history and with label events
-    context: RankingContext
-
-
 @functools.cache
-def ranking_setup() -> RankingSetup:
-    """Mirror of src/stages/rank_train.py up to the training frame (with the small RANK_CFG)."""
-    train, items = generated().train, generated().items
-    start, end = label_window(SPLIT_DATE, RANK_CFG["label_days"])
-    history = History.before(train, start)
-    labels = window_events(train, start, end)
-    data = InteractionMatrix.from_events(train[train["started_at"].to_numpy() < start])
-    model = fit_als(data, show_progress=False, **ALS)
-    users = np.intersect1d(history.user_ids, labels["user_id"].unique())
-    if len(users) > RANK_CFG["max_train_users"]:
-        rng = np.random.default_rng(RANK_CFG["model"]["seed"])
-        users = np.sort(rng.choice(users, RANK_CFG["max_train_users"], replace=False))
-    similar = similar_for_recent(model, history, users, RANK_CFG["candidates"]["recent_listens"], SIMILAR_N)
-    context = RankingContext.build(history, model, data.matrix, similar, items, RANK_CFG)
-    return RankingSetup(start, end, history, labels, data, model, users, context)
+def ranking_setup() -> TrainingSetup:
+    """What `rank_train` builds before the training frame, by the stage's own functions (with RANK_TRAIN)."""
+    history, labels = feature_history(generated().train, SPLIT_DATE, RANK_TRAIN.label_days)
+    return prepare_training(history, labels, generated().items, RANK_TRAIN, logging.getLogger("tests.rank_train"))

@@ -18,7 +18,7 @@ from src.recsys.ranking.model import fit_ranker, top_n
 from src.recsys.ranking.pipeline import RankingContext, recommend, similar_for_recent, training_frame
 from src.recsys.topk import similar_items, top_k_scores
 
-from recsys_fixtures import (RANK_CFG, SIMILAR_N, SPLIT_DATE, als_model, als_recommendations, evaluation_set,
+from recsys_fixtures import (RANK_N, RANK_TRAIN, RANKING, SIMILAR_N, SPLIT_DATE, als_model, als_recommendations, evaluation_set,
                              generated, ranking_setup, train_matrix)
 
 NS = np.timedelta64(1, "ns")
@@ -62,7 +62,7 @@ def test_window_events_is_half_open():
 
 def test_label_window_never_overlaps_the_test_period():
     data = generated()
-    start, end = label_window(SPLIT_DATE, RANK_CFG["label_days"])
+    start, end = label_window(SPLIT_DATE, RANK_TRAIN.label_days)
     labels = window_events(data.events, start, end)  # all events, test period included
     assert len(labels) > 0
     assert (labels["started_at"] < np.datetime64(pd.Timestamp(SPLIT_DATE))).all()
@@ -162,8 +162,8 @@ def stage_features(events: pd.DataFrame, cutoff: np.datetime64, users: np.ndarra
     """
     history = History.before(events, cutoff)
     data = InteractionMatrix.from_events(events[events["started_at"].to_numpy() < cutoff])  # as rank_train
-    similar = similar_for_recent(model, history, users, RANK_CFG["candidates"]["recent_listens"], SIMILAR_N)
-    context = RankingContext.build(history, model, data.matrix, similar, generated().items, RANK_CFG)
+    similar = similar_for_recent(model, history, users, RANKING.candidates.recent_listens, SIMILAR_N)
+    context = RankingContext.build(history, model, data.matrix, similar, generated().items, RANKING)
     frames = [frame.assign(user_id=batch[frame["user_pos"].to_numpy()]) for batch, frame in context.batches(users)]
     return history, data, pd.concat(frames, ignore_index=True)
 
@@ -356,8 +356,8 @@ def test_sample_negatives_random_case():
 def candidates_case():
     setup = ranking_setup()
     users = setup.users[::3]
-    sizes = RANK_CFG["candidates"]
-    frame = generate_candidates(setup.context.sources, setup.history, users, sizes["als"], sizes["recent_listens"])
+    sizes = RANKING.candidates
+    frame = generate_candidates(setup.context.sources, setup.history, users, sizes.als, sizes.recent_listens)
     return setup, users, frame
 
 
@@ -380,7 +380,7 @@ def test_candidates_are_unseen_and_unique(candidates_case):
 def test_candidate_als_rank(candidates_case):
     setup, users, frame = candidates_case
     sources = setup.context.sources
-    n_als = RANK_CFG["candidates"]["als"]
+    n_als = RANKING.candidates.als
     rows = encode(users, sources.model.user_ids)
     indices, _ = top_k_scores(sources.model.user_factors[rows], sources.model.item_factors, n_als,
                               exclude=sources.seen[rows])
@@ -398,8 +398,8 @@ def test_candidate_als_rank(candidates_case):
 def test_candidate_chart_flags(candidates_case):
     setup, users, frame = candidates_case
     sources = setup.context.sources
-    assert len(sources.popular) == RANK_CFG["candidates"]["popular"]
-    assert len(sources.trending) == RANK_CFG["candidates"]["trending"]
+    assert len(sources.popular) == RANKING.candidates.popular
+    assert len(sources.trending) == RANKING.candidates.trending
     assert not np.array_equal(np.sort(sources.popular), np.sort(sources.trending))  # the flags can disagree
     item = frame["item"].to_numpy()
     assert np.array_equal(frame["from_popular"].to_numpy(), np.isin(item, sources.popular).astype(np.float32))
@@ -418,7 +418,7 @@ def test_candidate_chart_flags(candidates_case):
 def test_candidate_similar_evidence(candidates_case):
     setup, users, frame = candidates_case
     sources, history = setup.context.sources, setup.history
-    n_recent = RANK_CFG["candidates"]["recent_listens"]
+    n_recent = RANKING.candidates.recent_listens
     for pos in (0, 7, len(users) - 1):
         _, event = history.events_of(history.rows_of(users[[pos]]), last=n_recent)
         recent = encode(history.track_id[event], sources.model.item_ids)
@@ -456,15 +456,16 @@ def test_top_n_orders_each_users_best_rows():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     setup = ranking_setup()
-    frame = training_frame(setup.context, setup.users, setup.labels, np.random.default_rng(42), logging.getLogger("test"))
-    ranker, report = fit_ranker(frame, RANK_CFG["model"])
+    frame = training_frame(setup.context, setup.users, setup.labels, RANK_TRAIN.negatives_per_user,
+                           np.random.default_rng(42), logging.getLogger("test"))
+    ranker, report = fit_ranker(frame, RANK_TRAIN.model)
     return frame, ranker, report
 
 
 def test_two_fits_save_the_same_bytes(trained, tmp_path):
     """No GUID, timestamp or machine thread count in the file: a refit of the same frame is byte-identical."""
     frame, ranker, _ = trained
-    again, _ = fit_ranker(frame, RANK_CFG["model"])
+    again, _ = fit_ranker(frame, RANK_TRAIN.model)
     ranker.save_model(str(tmp_path / "first.cbm"))
     again.save_model(str(tmp_path / "second.cbm"))
     assert (tmp_path / "first.cbm").read_bytes() == (tmp_path / "second.cbm").read_bytes()
@@ -477,7 +478,7 @@ def test_training_frame(trained):
     assert list(frame.columns) == ["user_id", "item", "label", *FEATURES]
     assert set(frame["user_id"]) <= set(setup.users)
     assert frame.groupby("user_id")["label"].max().eq(1).all()  # users without a positive are dropped
-    assert (frame.groupby("user_id")["label"].apply(lambda s: (s == 0).sum()) <= RANK_CFG["negatives_per_user"]).all()
+    assert (frame.groupby("user_id")["label"].apply(lambda s: (s == 0).sum()) <= RANK_TRAIN.negatives_per_user).all()
     assert 0.05 < frame["label"].mean() < 0.6
     assert np.isfinite(frame[FEATURES].to_numpy()).all()
     # every positive is a real label-window listen of that user
@@ -499,12 +500,12 @@ def final_recs(trained):
     table = ranked_frame(model.item_ids, model.item_ids, indices, scores, "track_id", "similar_track_id")
     similar = similar_table_to_arrays(table, model.item_ids, SIMILAR_N)
     context = RankingContext.build(History.before(data.train, SPLIT_DATE), model, matrix.matrix, similar,
-                                   data.items, RANK_CFG)
-    return recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), RANK_CFG["n"])
+                                   data.items, RANKING)
+    return recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), RANK_N)
 
 
 def test_recommend_gives_every_train_user_unseen_unique_tracks(final_recs):
-    recs, n = final_recs, RANK_CFG["n"]
+    recs, n = final_recs, RANK_N
     train = generated().train
     assert set(recs["user_id"]) == set(train["user_id"])
     assert recs["track_id"].isin(train["track_id"].unique()).all()  # real ids, not item codes

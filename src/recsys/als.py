@@ -1,4 +1,4 @@
-"""Implicit ALS: fitting, a portable saved model, and exact top-k recommendations."""
+"""Implicit ALS: fitting, and a portable saved model with the real ids of its rows (top-k search is in ``topk``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +8,8 @@ import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from .interactions import InteractionMatrix
+from .config import AlsFitConfig
+from .interactions import InteractionMatrix, encode
 from .io import atomic_path
 
 
@@ -31,19 +32,25 @@ class AlsModel:
         if not (np.array_equal(data.user_ids, self.user_ids) and np.array_equal(data.item_ids, self.item_ids)):
             raise RuntimeError("the ALS model was not fit on these events: rerun `dvc repro als`")
 
+    def user_rows(self, user_ids: np.ndarray) -> np.ndarray:
+        """Factor row of each user; every one must be known to the model (candidates exist only for them)."""
+        rows = encode(user_ids, self.user_ids)
+        if (rows < 0).any():
+            raise ValueError(f"users unknown to the ALS model: {user_ids[rows < 0][:5]}")
+        return rows
+
     @classmethod
     def load(cls, path: Path | str) -> "AlsModel":
         with np.load(path) as data:
             return cls(**{name: data[name] for name in ("user_ids", "item_ids", "user_factors", "item_factors")})
 
 
-def fit_als(data: InteractionMatrix, factors: int, iterations: int, regularization: float, alpha: float,
-            random_state: int, show_progress: bool = True) -> AlsModel:
+def fit_als(data: InteractionMatrix, cfg: AlsFitConfig, show_progress: bool = True) -> AlsModel:
     """Fit implicit's CPU ALS; BLAS is limited to one thread, as implicit recommends, while it uses both cores."""
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(
-            factors=factors, iterations=iterations, regularization=regularization, alpha=alpha,
-            random_state=random_state, calculate_training_loss=False,
+            factors=cfg.factors, iterations=cfg.iterations, regularization=cfg.regularization, alpha=cfg.alpha,
+            random_state=cfg.random_state, calculate_training_loss=False,
         )
         model.fit(data.matrix, show_progress=show_progress)
     return AlsModel(

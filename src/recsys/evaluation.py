@@ -12,8 +12,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from src.recsys.interactions import encode, unique_sorted
+from src.recsys.interactions import encode, pair_keys, unique_sorted
 from src.recsys.metrics import EMPTY, ranking_metrics
+
+# The recommenders `evaluate` scores, under the names of its results, plots (dvc.yaml's `plots` columns,
+# checked by tests/test_config.py) and headline rows; the oracle only where the generator's truth exists.
+TOP_POPULAR, PERSONAL_ALS, FINAL, ORACLE = "top_popular", "personal_als", "final", "oracle"
+RECOMMENDERS = (TOP_POPULAR, PERSONAL_ALS, FINAL, ORACLE)
+COLD_USERS = "cold_users_top_popular"  # the popular list scored on test users without train history
 
 @dataclass
 class EvaluationSet:
@@ -192,7 +198,7 @@ def _unseen_positions(pool: np.ndarray, train: sp.csr_matrix, k: int) -> np.ndar
     pool_rank[pool[known]] = np.flatnonzero(known).astype(np.int32)
     entries = np.flatnonzero((pool_rank >= 0)[train.indices])
     rows = (np.searchsorted(train.indptr, entries, side="right") - 1).astype(np.int64)
-    keys = np.sort(rows * len(pool) + pool_rank[train.indices[entries]])
+    keys = np.sort(pair_keys(rows, pool_rank[train.indices[entries]], len(pool)))
     del entries, rows
     rows, seen_rank = np.divmod(keys, len(pool))
     del keys
@@ -210,7 +216,6 @@ def _score(top: np.ndarray, data: EvaluationSet, ks: Sequence[int]) -> dict[str,
 
 
 PLOTTED_METRICS = ("precision", "recall", "ndcg")
-PLOTTED_RECOMMENDERS = ("top_popular", "personal_als", "final", "oracle")
 
 
 def per_k_tables(results: dict[str, dict], ks: Sequence[int]) -> dict[str, pd.DataFrame]:
@@ -222,7 +227,7 @@ def per_k_tables(results: dict[str, dict], ks: Sequence[int]) -> dict[str, pd.Da
     return {
         metric: pd.DataFrame({"k": list(ks), **{
             name: [results.get(name, {}).get(f"{metric}_at_{k}", float("nan")) for k in ks]
-            for name in PLOTTED_RECOMMENDERS
+            for name in RECOMMENDERS
         }})
         for metric in PLOTTED_METRICS
     }

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .columns import RANK, SCORE, TRACK, USER
+
 # Ids spanning at most this many values (beyond the count of distinct ids) are encoded via a lookup table.
 _DENSE_SPAN_SLACK = 1 << 24
 
@@ -47,9 +49,7 @@ def encode(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
         codes = np.full(len(values), -1, dtype=np.int32)
         codes[inside] = table[values[inside]]
         return codes
-    pos = np.searchsorted(ids, values)
-    np.minimum(pos, len(ids) - 1, out=pos)
-    return np.where(ids[pos] == values, pos, -1).astype(np.int32)
+    return find_sorted(ids, values).astype(np.int32)
 
 
 def unique_sorted(values: np.ndarray) -> np.ndarray:
@@ -76,6 +76,15 @@ def segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray,
 def positions_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
     """0-based position of each element within its run of equal values (``sorted_groups`` is sorted)."""
     return np.arange(len(sorted_groups)) - np.searchsorted(sorted_groups, sorted_groups)
+
+
+def pair_keys(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> np.ndarray:
+    """One int64 key ``row * n_cols + col`` per (row, col) pair: sorting or searching keys handles pairs at once.
+
+    >>> pair_keys(np.array([0, 1, 1]), np.array([2, 0, 3]), 4)
+    array([2, 4, 7])
+    """
+    return np.asarray(rows).astype(np.int64) * n_cols + cols
 
 
 def find_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -110,13 +119,20 @@ def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray
 
 
 def ranked_frame(query_ids: np.ndarray, result_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,
-                 query_column: str, result_column: str) -> pd.DataFrame:
+                 query_column: str = USER, result_column: str = TRACK) -> pd.DataFrame:
     """Long table of top-k results with real ids and 1-based ranks; padding (-1) slots dropped."""
     valid = indices >= 0
     rows, slots = np.nonzero(valid)
+    return ranked_table(query_ids[rows], result_ids[indices[valid]], scores[valid], slots + 1, query_column,
+                        result_column)
+
+
+def ranked_table(query_ids: np.ndarray, result_ids: np.ndarray, scores: np.ndarray, ranks: np.ndarray,
+                 query_column: str = USER, result_column: str = TRACK) -> pd.DataFrame:
+    """The table every recommender writes, one row per (query, result): int32 ids, float32 score, int16 rank."""
     return pd.DataFrame({
-        query_column: query_ids[rows].astype(np.int32),
-        result_column: result_ids[indices[valid]].astype(np.int32),
-        "score": scores[valid].astype(np.float32),
-        "rank": (slots + 1).astype(np.int16),
+        query_column: query_ids.astype(np.int32),
+        result_column: result_ids.astype(np.int32),
+        SCORE: scores.astype(np.float32),
+        RANK: ranks.astype(np.int16),
     })

@@ -22,6 +22,8 @@ import yaml
 
 PARAMS_FILE = Path("params.yaml")
 
+Progress = Callable[[int, int], None]  # ``progress(done, total)``: long loops report through it
+
 
 class DataValidationError(ValueError):
     """Bad input data; the message names the file, the column, what was expected and what was found."""
@@ -116,7 +118,7 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def progress_logger(logger: logging.Logger, what: str, every: float = 0.1) -> Callable[[int, int], None]:
+def progress_logger(logger: logging.Logger, what: str, every: float = 0.1) -> Progress:
     """A ``progress(done, total)`` callback that logs about every ``every`` share of the work."""
     began = time.perf_counter()
     next_share = [every]

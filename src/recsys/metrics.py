@@ -1,7 +1,28 @@
 """Ranking metrics on encoded arrays: every user's top-k item indices against sparse truth and train matrices.
 
+Per user ``u`` with recommended list ``top_u`` (slots 1..k), test items ``T_u`` (the truth), train items
+``S_u`` and ``hit_u(i) = 1`` when the item in slot ``i`` is in ``T_u``; every metric is the plain mean over
+users of the per-user value, and a per-user ratio with a zero denominator counts 0 (RecTools' convention):
+
+==================  =================================================================================
+precision@k         ``sum_i hit_u(i) / k``: an empty slot is a miss (RecTools' Precision, not ``/ |list|``)
+recall@k            ``sum_i hit_u(i) / |T_u|``
+ndcg@k              binary gain, ``DCG = sum_i hit_u(i) / log2(i + 1)``, divided by the ideal DCG of
+                    ``min(|T_u|, k)`` hits in the first slots (RecTools' NDCG with ``log_base=2``)
+map@k               ``sum_i hit_u(i) * precision@i / min(|T_u|, k)`` (RecTools' MAP with
+                    ``divide_by_k=False`` over ``min(|T_u|, k)``; a user who can't fill k gets full credit)
+coverage@k          share of the train catalogue (items with >= 1 train listener) in anybody's top-k; a
+                    catalogue-level number, not a per-user mean
+novelty@k           share of the user's filled slots holding an item not in ``S_u`` (not seen in train)
+miuf@k              mean over filled slots of ``-log2(listeners(item) / n_train_users)`` (RecTools'
+                    MeanInvUserFreq); an item nobody heard in train counts one listener; users with an
+                    empty list are left out of the mean
+full_list_share@k   share of users whose top-k has all k slots filled
+==================  =================================================================================
+
 Everything is vectorised over users and slots. Membership tests go through sorted int64 ``row * n_cols + col``
-keys, so the largest extra allocation is one int64 array the size of the bigger matrix's stored entries.
+keys (``interactions.pair_keys``), so the largest extra allocation is one int64 array the size of the bigger
+matrix's stored entries.
 
 Item indices: ``-1`` is an empty slot; an index ``>= n_items`` (``truth.shape[1]``) stands for an item outside
 the evaluation index (a track unknown to it): it fills the slot but is always a miss, never seen in train,
@@ -16,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import portable
+from .interactions import find_sorted, pair_keys
 
 EMPTY = -1
 
@@ -29,9 +51,7 @@ def stored_keys(matrix: sp.csr_matrix) -> np.ndarray:
     if not matrix.has_sorted_indices:
         matrix = matrix.sorted_indices()
     n_rows, n_cols = matrix.shape
-    keys = np.repeat(np.arange(n_rows, dtype=np.int64) * n_cols, np.diff(matrix.indptr))
-    keys += matrix.indices
-    return keys
+    return pair_keys(np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(matrix.indptr)), matrix.indices, n_cols)
 
 
 def contains(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -42,11 +62,7 @@ def contains(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.nd
     found = np.zeros(len(rows), dtype=bool)
     if matrix.nnz == 0 or not inside.any():
         return found
-    keys = stored_keys(matrix)
-    query = rows[inside].astype(np.int64) * n_cols + cols[inside]
-    pos = np.searchsorted(keys, query)
-    np.minimum(pos, len(keys) - 1, out=pos)
-    found[inside] = keys[pos] == query
+    found[inside] = find_sorted(stored_keys(matrix), pair_keys(rows[inside], cols[inside], n_cols)) >= 0
     return found
 
 
@@ -66,7 +82,11 @@ def slot_membership(matrix: sp.csr_matrix, top_items: np.ndarray) -> np.ndarray:
 
 
 def inverse_user_frequency(item_listeners: np.ndarray, n_train_users: int) -> np.ndarray:
-    """-log2(listeners / n_train_users) per item; an item nobody listened to in train counts one listener."""
+    """-log2(listeners / n_train_users) per item; an item nobody listened to in train counts one listener.
+
+    >>> inverse_user_frequency(np.array([4, 1, 0]), n_train_users=4)
+    array([0., 2., 2.])
+    """
     n_train_users = max(int(n_train_users), 1)
     return math.log2(n_train_users) - portable.log2(np.maximum(item_listeners, 1))
 
@@ -80,7 +100,37 @@ def ranking_metrics(
     n_train_items: int,
     ks: Sequence[int],
 ) -> dict[str, float]:
-    """Accuracy and beyond-accuracy metrics at every k, averaged over all rows of ``top_items``."""
+    """Accuracy and beyond-accuracy metrics at every k, averaged over all rows of ``top_items``.
+
+    ``top_items`` (n_users, >= max k) holds item indices best first; ``truth`` and ``train`` are (n_users,
+    n_items) matrices of each user's test and train items; ``item_listeners`` counts distinct train
+    listeners per item over all ``n_train_users`` train users, and ``n_train_items`` items have any.
+    The formulas are in the module docstring. Two users, four items, a third train user who is not
+    evaluated (``item_listeners`` counts them too):
+
+    >>> top = np.array([[0, 1],     # user 0: truth {0, 3}, heard {2}: a hit in slot 1
+    ...                 [3, 2]])    # user 1: truth {2},    heard {3}: a hit in slot 2, slot 1 already heard
+    >>> truth = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 1, 0]], dtype=bool))
+    >>> train = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 0, 0, 1]], dtype=bool))
+    >>> m = ranking_metrics(top, truth, train, item_listeners=np.array([1, 0, 1, 2]), n_train_users=3,
+    ...                     n_train_items=3, ks=[1, 2])
+    >>> m["precision_at_2"]        # (1/2 + 1/2) / 2
+    0.5
+    >>> m["recall_at_2"]           # (1/2 + 1/1) / 2
+    0.75
+    >>> round(m["ndcg_at_2"], 4)   # (1 / (1 + 1/log2(3)) + (1/log2(3)) / 1) / 2
+    0.622
+    >>> m["map_at_2"]              # (1/1 / min(2, 2) + 1/2 / min(1, 2)) / 2
+    0.5
+    >>> m["novelty_at_2"]          # (2/2 + 1/2) / 2: user 1 already heard item 3
+    0.75
+    >>> round(m["coverage_at_1"], 4), m["coverage_at_2"]   # train items {0, 2, 3}: {0, 3}, then all
+    (0.6667, 1.0)
+    >>> round(m["miuf_at_2"], 3)   # (log2(3) + log2(3)) / 2 for user 0, (log2(3/2) + log2(3)) / 2 for user 1
+    1.335
+    >>> m["full_list_share_at_2"], m["users"]
+    (1.0, 2)
+    """
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive, got {ks}")
@@ -138,13 +188,21 @@ def _per_slot_cumsums(top, truth, train, item_listeners, n_train_users) -> dict[
 
 
 def _ideal_dcg(max_k: int) -> np.ndarray:
-    """Ideal DCG indexed by the number of relevant items that fit in the list (index 0 = no relevant item)."""
+    """Ideal DCG indexed by the number of relevant items that fit in the list (index 0 = no relevant item).
+
+    >>> _ideal_dcg(3).round(4)   # 0, 1, 1 + 1/log2(3), 1 + 1/log2(3) + 1/log2(4)
+    array([0.    , 1.    , 1.6309, 2.1309])
+    """
     discount = 1.0 / portable.log2(np.arange(2, max_k + 2, dtype=np.float64))
     return np.concatenate([[0.0], np.cumsum(discount)])
 
 
 def _coverage(top_k: np.ndarray, is_train_item: np.ndarray, n_train_items: int) -> float:
-    """Share of the train catalogue that appears in anybody's top-k."""
+    """Share of the train catalogue that appears in anybody's top-k.
+
+    >>> _coverage(np.array([[0, 1], [1, -1]]), is_train_item=np.array([True, True, True, False]), n_train_items=3)
+    0.6666666666666666
+    """
     if n_train_items <= 0:
         return 0.0
     items = top_k[(top_k >= 0) & (top_k < len(is_train_item))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .interactions import encode, unique_sorted
+from .interactions import encode, pair_keys, unique_sorted
 
 
 def distinct_listeners(train: pd.DataFrame) -> pd.Series:
@@ -15,7 +15,7 @@ def distinct_listeners(train: pd.DataFrame) -> pd.Series:
     """
     track_ids = unique_sorted(train["track_id"].to_numpy())
     code = encode(train["track_id"].to_numpy(), track_ids).astype(np.int64)
-    pairs = np.unique(train["user_id"].to_numpy().astype(np.int64) * len(track_ids) + code)
+    pairs = np.unique(pair_keys(train["user_id"].to_numpy(), code, len(track_ids)))
     counts = np.bincount(pairs % len(track_ids), minlength=len(track_ids))
     return pd.Series(counts, index=pd.Index(track_ids, name="track_id"))
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .columns import STARTED_AT, TRACK, USER
+from .config import invalid
+
 
 def time_split(
     events: pd.DataFrame, split_date: str, train_sample_frac: float, seed: int
@@ -11,18 +14,25 @@ def time_split(
     """Split by ``started_at``; optionally sample train reproducibly; drop test tracks unseen in train.
 
     Returns train, test and counts: test events dropped for unknown tracks, cold
-    test users (no train events) and the sizes of both sides.
+    test users (no train events) and the sizes of both sides. A split that leaves either side empty is a
+    parameter error (``ConfigError`` naming ``split.date`` or ``split.train_sample_frac``), raised before
+    anything is written.
     """
-    is_test = events["started_at"].to_numpy() >= np.datetime64(pd.Timestamp(split_date))
+    started_at = events[STARTED_AT].to_numpy()
+    is_test = started_at >= np.datetime64(pd.Timestamp(split_date))
+    if len(events) and (is_test.all() or not is_test.any()):
+        first, last = (pd.Timestamp(day).date().isoformat() for day in (started_at.min(), started_at.max()))
+        raise invalid("split.date", split_date, f"a day after the first listen ({first}) and on or before the "
+                      f"last ({last}): {'train' if is_test.all() else 'test'} would hold no events")
     train = events[~is_test]
     if train_sample_frac < 1.0:
         keep = np.random.default_rng(seed).random(len(train)) < train_sample_frac
         train = train[keep]
     test = events[is_test]
-    train_tracks = np.unique(train["track_id"].to_numpy())
-    known = np.isin(test["track_id"].to_numpy(), train_tracks)
-    test_users = np.unique(test["user_id"].to_numpy()[known])
-    train_users = np.unique(train["user_id"].to_numpy())
+    train_tracks = np.unique(train[TRACK].to_numpy())
+    known = np.isin(test[TRACK].to_numpy(), train_tracks)
+    test_users = np.unique(test[USER].to_numpy()[known])
+    train_users = np.unique(train[USER].to_numpy())
     report = {
         "train_events": int(len(train)),
         "train_users": int(len(train_users)),
@@ -34,6 +44,10 @@ def time_split(
         "cold_test_users": int((~np.isin(test_users, train_users)).sum()),
     }
     test = test[known]
+    if report["train_events"] == 0:
+        raise invalid("split.train_sample_frac", train_sample_frac, "a share that keeps some train events")
+    if report["test_events"] == 0:
+        raise invalid("split.date", split_date, "a day that leaves test events on tracks known in train")
     for frame in (train, test):  # a fresh index without reset_index's copy of every column
         frame.index = pd.RangeIndex(len(frame))
     return train, test, report

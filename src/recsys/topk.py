@@ -33,7 +33,8 @@ import numpy as np
 import scipy.sparse
 from threadpoolctl import threadpool_limits
 
-ProgressFn = Callable[[int, int], None]
+from .io import Progress
+
 
 # A row of a score tile is first tested as a whole, then in chunks of this many values,
 # with a vectorised count of values >= the k-th best; only chunks that hold a
@@ -145,7 +146,7 @@ def top_k_scores(
     items: np.ndarray,
     k: int,
     exclude: scipy.sparse.csr_matrix | None = None,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     *,
     tile_queries: int = 1024,
     tile_items: int = 1024,
@@ -182,51 +183,84 @@ def top_k_scores(
         if progress is not None:
             progress(n_q, n_q)
         return out_i, out_s
-    has_ex, ex_indptr, ex_indices = _prepare_exclude(exclude, n_q, n_i)
-
-    # Items in order of decreasing norm (stable, so deterministic); bound[j] >= |v| for
-    # every item from sorted position j on, inflated so that |q| * bound[j] also bounds
-    # the float32 sgemm result (|fl(q.v) - q.v| <= f * eps * |q||v|).
-    item_norm = np.sqrt(np.einsum("ij,ij->i", items, items, dtype=np.float64))
-    perm = np.argsort(-item_norm, kind="stable").astype(np.int32)
-    items_sorted = np.ascontiguousarray(items[perm])
-    margin = 1.0 + 2.0 * (items.shape[1] + 2) * np.finfo(np.float32).eps
-    bound = item_norm[perm] * margin if prune else np.full(n_i, np.inf)
-    query_norm = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
 
     n_threads = n_threads or len(os.sched_getaffinity(0))
     # Small inputs: smaller tiles so that every thread gets work.
     tile_queries = max(1, min(tile_queries, -(-n_q // n_threads)))
     tiles = [(r0, min(r0 + tile_queries, n_q)) for r0 in range(0, n_q, tile_queries)]
+    search = _TileSearch.prepare(query, items, exclude, prune, out_s, out_i, tile_queries, tile_items)
+    _run_tiles(tiles, search.worker_buffers, search.run, n_threads, progress, n_q, progress_interval)
+    return out_i, out_s
+
+
+class _TileSearch:
+    """The shared, read-only inputs of one search and the per-tile work: score blocks of items, merge, prune."""
+
+    def __init__(self, query, items_sorted, perm, bound, query_norm, exclude, out_s, out_i, tile_queries, tile_items):
+        self.query, self.items_sorted, self.perm, self.bound, self.query_norm = query, items_sorted, perm, bound, query_norm
+        self.has_ex, self.ex_indptr, self.ex_indices = exclude
+        self.out_s, self.out_i = out_s, out_i
+        self.tile_queries, self.tile_items = tile_queries, tile_items
+
+    @classmethod
+    def prepare(cls, query, items, exclude, prune, out_s, out_i, tile_queries, tile_items) -> "_TileSearch":
+        """Items in order of decreasing norm (stable, so deterministic); ``bound[j] >= |v|`` for every item
+        from sorted position j on, inflated so that ``|q| * bound[j]`` also bounds the float32 sgemm result
+        (``|fl(q.v) - q.v| <= f * eps * |q||v|``)."""
+        n_q, n_i = query.shape[0], items.shape[0]
+        item_norm = np.sqrt(np.einsum("ij,ij->i", items, items, dtype=np.float64))
+        perm = np.argsort(-item_norm, kind="stable").astype(np.int32)
+        margin = 1.0 + 2.0 * (items.shape[1] + 2) * np.finfo(np.float32).eps
+        bound = item_norm[perm] * margin if prune else np.full(n_i, np.inf)
+        query_norm = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
+        return cls(query, np.ascontiguousarray(items[perm]), perm, bound, query_norm,
+                   _prepare_exclude(exclude, n_q, n_i), out_s, out_i, tile_queries, tile_items)
+
+    def worker_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """A thread's own score buffer and active-query list, reused for every tile it takes."""
+        return (np.empty(self.tile_queries * self.tile_items, dtype=np.float32),
+                np.empty(self.tile_queries, dtype=np.int64))
+
+    def run(self, r0: int, r1: int, buffers: tuple[np.ndarray, np.ndarray]) -> None:
+        """Search queries ``[r0, r1)`` through blocks of items until none of them can improve."""
+        buf, active_buf = buffers
+        n_i = len(self.perm)
+        q = self.query[r0:r1]
+        top_s, top_i = self.out_s[r0:r1], self.out_i[r0:r1]
+        n_active = r1 - r0
+        active = active_buf[:n_active]
+        active[:] = np.arange(n_active)
+        b0 = 0
+        while n_active > 0 and b0 < n_i:
+            # Fewer active queries -> wider item blocks: the score buffer stays the same
+            # size and a few stragglers do not cost one Python iteration per narrow block.
+            b1 = min(n_i, b0 + self.tile_items * max(1, self.tile_queries // n_active))
+            qa = q if n_active == r1 - r0 else q[active[:n_active]]
+            scores = buf[: n_active * (b1 - b0)].reshape(n_active, b1 - b0)
+            np.matmul(qa, self.items_sorted[b0:b1].T, out=scores)
+            next_bound = self.bound[b1] if b1 < n_i else -1.0
+            n_active = _select_tile(scores, active, n_active, r0, b0, self.perm, self.has_ex, self.ex_indptr,
+                                    self.ex_indices, top_s, top_i, self.query_norm[r0:r1], next_bound)
+            b0 = b1
+
+
+def _run_tiles(tiles: list[tuple[int, int]], make_buffers: Callable[[], object],
+               run: Callable[[int, int, object], None], n_threads: int, progress: Progress | None, total: int,
+               progress_interval: float) -> None:
+    """Worker threads (BLAS pinned to one thread each) take whole tiles from a shared queue until none is
+    left; the calling thread reports progress and re-raises the first worker exception (the others stop)."""
     lock = threading.Lock()
     state = {"next": 0, "done": 0, "stop": False}
 
     def worker() -> None:
-        buf = np.empty(tile_queries * tile_items, dtype=np.float32)
-        active_buf = np.empty(tile_queries, dtype=np.int64)
+        buffers = make_buffers()
         while True:
             with lock:
                 if state["stop"] or state["next"] >= len(tiles):
                     return
                 r0, r1 = tiles[state["next"]]
                 state["next"] += 1
-            q = query[r0:r1]
-            top_s, top_i = out_s[r0:r1], out_i[r0:r1]
-            n_active = r1 - r0
-            active = active_buf[:n_active]
-            active[:] = np.arange(n_active)
-            b0 = 0
-            while n_active > 0 and b0 < n_i:
-                # Fewer active queries -> wider item blocks: the score buffer stays the same
-                # size and a few stragglers do not cost one Python iteration per narrow block.
-                b1 = min(n_i, b0 + tile_items * max(1, tile_queries // n_active))
-                qa = q if n_active == r1 - r0 else q[active[:n_active]]
-                scores = buf[: n_active * (b1 - b0)].reshape(n_active, b1 - b0)
-                np.matmul(qa, items_sorted[b0:b1].T, out=scores)
-                next_bound = bound[b1] if b1 < n_i else -1.0
-                n_active = _select_tile(scores, active, n_active, r0, b0, perm, has_ex, ex_indptr, ex_indices,
-                                        top_s, top_i, query_norm[r0:r1], next_bound)
-                b0 = b1
+            run(r0, r1, buffers)
             with lock:
                 state["done"] += r1 - r0
 
@@ -238,7 +272,7 @@ def top_k_scores(
                 finished, pending = concurrent.futures.wait(
                     futures, timeout=progress_interval, return_when=concurrent.futures.FIRST_EXCEPTION)
                 if progress is not None and pending:
-                    progress(state["done"], n_q)
+                    progress(state["done"], total)
                 if not pending or any(f.exception() for f in finished):
                     break
         finally:
@@ -246,14 +280,13 @@ def top_k_scores(
         for f in futures:
             f.result()  # re-raise a worker's exception
     if progress is not None:
-        progress(n_q, n_q)
-    return out_i, out_s
+        progress(total, total)
 
 
 def similar_items(
     item_factors: np.ndarray,
     k: int,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     item_ids: np.ndarray | None = None,
     **tuning,
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -94,7 +94,7 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
     except (TypeError, ValueError):
         raise SettingsError(f"port: expected an integer 0..65535, got {port!r}") from None
     try:
-        blend = BlendConfig.from_params(service)
+        blend = BlendConfig.from_params({"service": service})
     except (KeyError, TypeError, ValueError) as error:
         raise SettingsError(f"service blend settings: {error}") from error
     return Settings(

@@ -1,22 +1,22 @@
 """DVC stage `clean`: validate the raw files, apply the cleaning rules, write items, events and catalogs."""
+import logging
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
+from src.recsys import paths
 from src.recsys.catalogs import CATALOG_KINDS, build_items, entity_catalog, track_catalog
 from src.recsys.cleaning import clean_events, clean_tracks, read_events, read_tracks
+from src.recsys.config import CleanConfig
 from src.recsys.io import timed, write_json, write_parquet
 from src.recsys.stage import stage
 from src.recsys.validation import validate_raw_dir
 
-OUT_DIR = Path("data/processed")
-QUALITY = Path("metrics/data_quality.json")
 
-
-@stage("clean")
-def main(params, logger):
-    raw_dir = Path(params["data"]["raw_dir"])
+@stage("clean", CleanConfig)
+def main(cfg: CleanConfig, logger: logging.Logger) -> None:
+    raw_dir = Path(cfg.raw_dir)
     validate_raw_dir(raw_dir)
     with timed(logger, f"reading {raw_dir}"):
         tracks = read_tracks(raw_dir / "tracks.parquet")
@@ -27,7 +27,7 @@ def main(params, logger):
     with timed(logger, "cleaning tracks"):
         tracks, track_report = clean_tracks(tracks, catalog)
     with timed(logger, "cleaning events"):
-        events, event_report = clean_events(events, tracks["track_id"].to_numpy(), params["clean"]["min_user_events"], nulls)
+        events, event_report = clean_events(events, tracks["track_id"].to_numpy(), cfg.min_user_events, nulls)
     logger.info("tracks %d -> %d, events %d -> %d", track_report["tracks_in"], track_report["tracks_out"],
                 event_report["events_in"], event_report["events_out"])
 
@@ -38,11 +38,11 @@ def main(params, logger):
         outputs = {f"catalog_{column}": entity_catalog(tracks, catalog, column) for column in CATALOG_KINDS}
         outputs["catalog_tracks"] = track_catalog(catalog, items)
         outputs["items"] = items
-    with timed(logger, f"writing {OUT_DIR}"):
+    with timed(logger, f"writing {paths.PROCESSED}"):
         for name, frame in outputs.items():
-            write_parquet(frame, OUT_DIR / f"{name}.parquet")
-        write_parquet(pa.table(vars(events)), OUT_DIR / "events.parquet")
-        write_json({**track_report, **event_report}, QUALITY)
+            write_parquet(frame, paths.PROCESSED / f"{name}.parquet")
+        write_parquet(pa.table(vars(events)), paths.EVENTS)
+        write_json({**track_report, **event_report}, paths.DATA_QUALITY)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,21 @@
 """DVC stage `eda`: summary metrics, plot data for `dvc plots` and PNG figures of the clean data."""
-from pathlib import Path
+import logging
 
 import pandas as pd
 
 from src.recsys import eda, figures
+from src.recsys.config import EdaConfig
 from src.recsys.io import write_csv, write_json
+from src.recsys.paths import EDA_FIGURES as FIGURES
+from src.recsys.paths import EDA_PLOTS as PLOTS
+from src.recsys.paths import EDA_SUMMARY, EVENTS, ITEMS, PROCESSED
 from src.recsys.stage import stage
 
-PROCESSED = Path("data/processed")
-PLOTS = Path("metrics/eda")
-FIGURES = Path("reports/figures")
 
-
-@stage("eda")
-def main(params, logger):
-    cfg = params["eda"]
-    items = pd.read_parquet(PROCESSED / "items.parquet", columns=["track_id", "name", "genres", "artists", "listens"])
-    events = pd.read_parquet(PROCESSED / "events.parquet", columns=["user_id", "started_at"])
+@stage("eda", EdaConfig)
+def main(cfg: EdaConfig, logger: logging.Logger) -> None:
+    items = pd.read_parquet(ITEMS, columns=["track_id", "name", "genres", "artists", "listens"])
+    events = pd.read_parquet(EVENTS, columns=["user_id", "started_at"])
     logger.info("read %d items and %d events", len(items), len(events))
     user_counts = eda.events_per_user(events["user_id"].to_numpy())
     started_at = events["started_at"].to_numpy()
@@ -24,12 +23,12 @@ def main(params, logger):
 
     listens = items["listens"].to_numpy()
     tables = {
-        "listens_per_track.csv": eda.log_histogram(listens[listens > 0], cfg["histogram_bins"]),
-        "listens_per_user.csv": eda.log_histogram(user_counts, cfg["histogram_bins"]),
+        "listens_per_track.csv": eda.log_histogram(listens[listens > 0], cfg.histogram_bins),
+        "listens_per_user.csv": eda.log_histogram(user_counts, cfg.histogram_bins),
         "events_per_day.csv": eda.events_per_day(started_at),
-        "top_tracks.csv": eda.top_tracks(items, cfg["top_n"]),
-        "top_genres.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_genres.parquet"), "genres", cfg["top_n"]),
-        "top_artists.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg["top_n"]),
+        "top_tracks.csv": eda.top_tracks(items, cfg.top_n),
+        "top_genres.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_genres.parquet"), "genres", cfg.top_n),
+        "top_artists.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg.top_n),
     }
     for name, frame in tables.items():
         write_csv(frame, PLOTS / name)
@@ -37,9 +36,9 @@ def main(params, logger):
     figures.histogram_figure(tables["listens_per_user.csv"], "Listens per user", "listens", FIGURES / "listens_per_user.png")
     figures.line_figure(tables["events_per_day.csv"], "date", "events", "Events per day", FIGURES / "events_per_day.png")
     for name in ("tracks", "genres", "artists"):
-        figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg['top_n']} {name} by listens",
+        figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg.top_n} {name} by listens",
                            FIGURES / f"top_{name}.png")
-    write_json(eda.eda_summary(items, user_counts, started_at), Path("metrics/eda.json"))
+    write_json(eda.eda_summary(items, user_counts, started_at), EDA_SUMMARY)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..als import AlsModel
-from ..interactions import encode, lookup_sorted
+from ..interactions import encode, lookup_sorted, pair_keys
 from ..topk import top_k_scores
 from .history import History
 
 NO_RANK = np.float32(1e4)  # rank given to candidates a source did not return
-NO_AGE = np.float32(1e4)
+NO_AGE = np.float32(1e4)  # age in days given to candidates no recent listen points at (and users without listens)
 
 
 @dataclass
@@ -45,13 +45,9 @@ def similar_table_to_arrays(similar: pd.DataFrame, item_ids: np.ndarray, width: 
     return indices, scores
 
 
-def _pair_keys(user_pos: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
-    return user_pos.astype(np.int64) * n_items + item
-
-
 def chart_keys(chart: np.ndarray, n_users: int, n_items: int) -> np.ndarray:
     """Sorted pair keys giving every user of the batch the same chart."""
-    return np.sort(_pair_keys(np.repeat(np.arange(n_users), len(chart)), np.tile(chart, n_users), n_items))
+    return np.sort(pair_keys(np.repeat(np.arange(n_users), len(chart)), np.tile(chart, n_users), n_items))
 
 
 def generate_candidates(sources: CandidateSources, history: History, user_ids: np.ndarray,
@@ -65,14 +61,12 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
     """
     model = sources.model
     n_items = len(model.item_ids)
-    rows = encode(user_ids, model.user_ids)
-    if (rows < 0).any():
-        raise ValueError(f"users unknown to the ALS model: {user_ids[rows < 0][:5]}")
+    rows = model.user_rows(user_ids)
     seen = sources.seen[rows]
 
     als_items, _ = top_k_scores(model.user_factors[rows], model.item_factors, n_als, exclude=seen)
     als_user, als_slot = np.nonzero(als_items >= 0)
-    als_keys = _pair_keys(als_user, als_items[als_user, als_slot], n_items)
+    als_keys = pair_keys(als_user, als_items[als_user, als_slot], n_items)
     als_order = np.argsort(als_keys)
     als_keys, als_rank = als_keys[als_order], (als_slot[als_order] + 1).astype(np.float32)
 
@@ -83,7 +77,7 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
     width = sources.similar_items.shape[1]
     sim_item = sources.similar_items[source].ravel()
     sim_frame = pd.DataFrame({
-        "key": _pair_keys(np.repeat(owner, width), sim_item, n_items),
+        "key": pair_keys(np.repeat(owner, width), sim_item, n_items),
         "score": sources.similar_scores[source].ravel(),
         "age": np.repeat(source_age, width),
     })[sim_item >= 0]
@@ -94,7 +88,7 @@ def generate_candidates(sources: CandidateSources, history: History, user_ids: n
     trend_keys = chart_keys(sources.trending, len(user_ids), n_items)
 
     keys = np.union1d(np.union1d(als_keys, sim_keys), np.union1d(pop_keys, trend_keys))
-    seen_keys = _pair_keys(np.repeat(np.arange(len(user_ids)), np.diff(seen.indptr)), seen.indices, n_items)
+    seen_keys = pair_keys(np.repeat(np.arange(len(user_ids)), np.diff(seen.indptr)), seen.indices, n_items)
     keys = keys[~np.isin(keys, seen_keys)]
     return pd.DataFrame({
         "user_pos": (keys // n_items).astype(np.int32),

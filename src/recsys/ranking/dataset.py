@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..interactions import encode, positions_in_groups
+from ..interactions import encode, pair_keys, positions_in_groups
 
 
 def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.datetime64]:
@@ -30,8 +30,8 @@ def label_candidates(candidates: pd.DataFrame, user_ids: np.ndarray, item_ids: n
     user = encode(label_events["user_id"].to_numpy(), user_ids)
     item = encode(label_events["track_id"].to_numpy(), item_ids)
     ok = (user >= 0) & (item >= 0)
-    positives = np.unique(user[ok].astype(np.int64) * n_items + item[ok])
-    keys = candidates["user_pos"].to_numpy().astype(np.int64) * n_items + candidates["item"].to_numpy()
+    positives = np.unique(pair_keys(user[ok], item[ok], n_items))
+    keys = pair_keys(candidates["user_pos"].to_numpy(), candidates["item"].to_numpy(), n_items)
     return np.isin(keys, positives).astype(np.int8)
 
 

@@ -41,8 +41,8 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .. import portable
-from ..interactions import encode, lookup_sorted
-from .candidates import CandidateSources
+from ..interactions import encode, lookup_sorted, pair_keys
+from .candidates import NO_AGE, CandidateSources
 from .history import History, TrackStats
 
 FEATURES = [
@@ -129,9 +129,7 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     n_users = len(user_ids)
     out = candidates.copy()
 
-    user_rows = encode(user_ids, model.user_ids)
-    if (user_rows < 0).any():
-        raise ValueError(f"users unknown to the ALS model: {user_ids[user_rows < 0][:5]}")
+    user_rows = model.user_rows(user_ids)
     out["als_score"] = np.einsum("ij,ij->i", model.user_factors[user_rows[user_pos]], model.item_factors[item])
     out["track_listeners_log"] = tracks.listeners_log[item]
     out["track_recent_log"] = tracks.recent_log[item]
@@ -146,7 +144,7 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     recent = (age <= recent_days).astype(np.float32)
     out["user_events_log"] = portable.log1p(count)[user_pos]
     out["user_recent_events"] = _per_user(owner, recent, n_users)[user_pos]
-    last = np.full(n_users, 1e4, dtype=np.float32)
+    last = np.full(n_users, NO_AGE, dtype=np.float32)
     np.minimum.at(last, owner, age)
     out["user_days_since_last"] = last[user_pos]
     usual = _per_user(owner, tracks.listeners_log[track], n_users) / np.maximum(count, 1.0)
@@ -191,8 +189,8 @@ def artist_affinity(owner, track, weight, user_pos, item, meta: TrackMeta) -> tu
     listened = meta.artist[track]
     known = listened >= 0  # an unknown artist must not alias the previous user's last artist
     owner, listened, weight = owner[known], listened[known], weight[known]
-    keys, inverse = np.unique(owner.astype(np.int64) * n + listened, return_inverse=True)
+    keys, inverse = np.unique(pair_keys(owner, listened, n), return_inverse=True)
     share = np.bincount(inverse, weights=weight)
     count = np.bincount(inverse).astype(np.float64)
-    candidate_keys = np.where(meta.artist[item] >= 0, user_pos.astype(np.int64) * n + meta.artist[item], -1)
+    candidate_keys = np.where(meta.artist[item] >= 0, pair_keys(user_pos, meta.artist[item], n), -1)
     return lookup_sorted(keys, share, candidate_keys, 0.0), lookup_sorted(keys, count, candidate_keys, 0.0)

@@ -20,6 +20,8 @@ DAY = np.timedelta64(1, "D")
 
 @dataclass
 class History:
+    """Each user's listens strictly before ``cutoff``, in listening order, as flat arrays grouped by user row."""
+
     cutoff: np.datetime64
     user_ids: np.ndarray  # sorted unique users with at least one event
     indptr: np.ndarray  # events of user row i are [indptr[i], indptr[i + 1])

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoost, Pool
 
+from ..config import RankerModelConfig
 from ..interactions import positions_in_groups
 from .features import FEATURES
 
@@ -25,18 +26,18 @@ def make_pool(frame: pd.DataFrame) -> Pool:
                 group_id=frame["user_id"].to_numpy(), feature_names=FEATURES)
 
 
-def fit_ranker(frame: pd.DataFrame, cfg: dict) -> tuple[CatBoost, dict]:
+def fit_ranker(frame: pd.DataFrame, cfg: RankerModelConfig) -> tuple[CatBoost, dict]:
     """Fit on training users, early-stop on the validation users' NDCG@10."""
-    held_out = split_users(frame["user_id"].to_numpy(), cfg["validation_share"], cfg["seed"])
+    held_out = split_users(frame["user_id"].to_numpy(), cfg.validation_share, cfg.seed)
     model = CatBoost({
-        "loss_function": cfg["loss"],
+        "loss_function": cfg.loss,
         "eval_metric": "NDCG:top=10",
-        "iterations": cfg["iterations"],
-        "learning_rate": cfg["learning_rate"],
-        "depth": cfg["depth"],
-        "random_seed": cfg["seed"],
+        "iterations": cfg.iterations,
+        "learning_rate": cfg.learning_rate,
+        "depth": cfg.depth,
+        "random_seed": cfg.seed,
         "od_type": "Iter",
-        "od_wait": cfg["early_stopping_rounds"],
+        "od_wait": cfg.early_stopping_rounds,
         "use_best_model": True,
         "thread_count": -1,
         "verbose": 50,

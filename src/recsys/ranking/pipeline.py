@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 
 from ..als import AlsModel
-from ..interactions import encode, positions_in_groups
+from ..config import RankingConfig
+from ..interactions import encode, positions_in_groups, ranked_table
+from ..io import Progress
 from ..topk import similar_items
 from .candidates import CandidateSources, generate_candidates
 from .dataset import label_candidates, sample_negatives
 from .features import FEATURES, TrackFeatures, TrackMeta, build_features
 from .history import History, TrackStats
 from .model import top_n
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -33,28 +33,27 @@ class RankingContext:
     stats: TrackStats
     tracks: TrackFeatures
     meta: TrackMeta
-    cfg: dict  # the `rank` params
+    cfg: RankingConfig
 
     @classmethod
     def build(cls, history: History, model: AlsModel, seen, similar: tuple[np.ndarray, np.ndarray],
-              items: pd.DataFrame, cfg: dict) -> "RankingContext":
-        stats = TrackStats.of(history, model.item_ids, cfg["recent_days"])
-        sizes = cfg["candidates"]
+              items: pd.DataFrame, cfg: RankingConfig) -> "RankingContext":
+        stats = TrackStats.of(history, model.item_ids, cfg.recent_days)
         sources = CandidateSources(model, seen, similar[0], similar[1],
-                                   popular=chart(stats.listeners, sizes["popular"]),
-                                   trending=chart(stats.recent_listeners, sizes["trending"]))
+                                   popular=chart(stats.listeners, cfg.candidates.popular),
+                                   trending=chart(stats.recent_listeners, cfg.candidates.trending))
         meta = TrackMeta.of(items, model.item_ids)
         return cls(history, sources, stats, TrackFeatures.of(stats, meta), meta, cfg)
 
     def featurized(self, user_ids: np.ndarray) -> pd.DataFrame:
         """Candidates with features for one batch of users."""
-        sizes = self.cfg["candidates"]
-        candidates = generate_candidates(self.sources, self.history, user_ids, sizes["als"], sizes["recent_listens"])
+        sizes = self.cfg.candidates
+        candidates = generate_candidates(self.sources, self.history, user_ids, sizes.als, sizes.recent_listens)
         return build_features(candidates, user_ids, self.sources, self.history, self.tracks, self.meta,
-                              self.cfg["recent_days"], self.cfg["affinity_half_life_days"])
+                              self.cfg.recent_days, self.cfg.affinity_half_life_days)
 
     def batches(self, user_ids: np.ndarray, progress: Progress | None = None) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
-        size = self.cfg["batch_users"]
+        size = self.cfg.batch_users
         for begin in range(0, len(user_ids), size):
             batch = user_ids[begin:begin + size]
             yield batch, self.featurized(batch)
@@ -79,7 +78,7 @@ def similar_for_recent(model: AlsModel, history: History, user_ids: np.ndarray, 
     return indices, scores
 
 
-def training_frame(context: RankingContext, user_ids: np.ndarray, label_events: pd.DataFrame,
+def training_frame(context: RankingContext, user_ids: np.ndarray, label_events: pd.DataFrame, negatives_per_user: int,
                    rng: np.random.Generator, logger: logging.Logger, progress: Progress | None = None) -> pd.DataFrame:
     """Labelled, negative-sampled candidates of ``user_ids`` for fitting the ranker."""
     parts = []
@@ -89,7 +88,7 @@ def training_frame(context: RankingContext, user_ids: np.ndarray, label_events: 
         positives += int(frame["label"].sum())
         candidates += len(frame)
         keep = sample_negatives(frame["user_pos"].to_numpy(), frame["label"].to_numpy(),
-                                context.cfg["negatives_per_user"], rng)
+                                negatives_per_user, rng)
         frame = frame[keep]
         parts.append(frame.assign(user_id=batch[frame["user_pos"].to_numpy()])[["user_id", "item", "label", *FEATURES]])
     label_pairs = len(label_events[np.isin(label_events["user_id"].to_numpy(), user_ids)])
@@ -107,11 +106,6 @@ def recommend(context: RankingContext, user_ids: np.ndarray, score: Callable[[pd
         scores = score(frame[FEATURES])
         best = top_n(frame["user_pos"].to_numpy(), scores, n)
         user_pos = frame["user_pos"].to_numpy()[best]
-        rank = positions_in_groups(user_pos) + 1
-        parts.append(pd.DataFrame({
-            "user_id": batch[user_pos].astype(np.int32),
-            "track_id": item_ids[frame["item"].to_numpy()[best]].astype(np.int32),
-            "score": scores[best].astype(np.float32),
-            "rank": rank.astype(np.int16),
-        }))
+        parts.append(ranked_table(batch[user_pos], item_ids[frame["item"].to_numpy()[best]], scores[best],
+                                  positions_in_groups(user_pos) + 1))
     return pd.concat(parts, ignore_index=True)

@@ -35,10 +35,9 @@ debugging views of the service and the two baselines of the replay evaluation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
+from ..config import Config, integer, number, param, text
 from ..interactions import find_sorted
 from .bundle import ServingBundle
 from .ragged import RaggedTable
@@ -52,33 +51,20 @@ _BACKFILL_CHUNK = 256
 
 
 @dataclass(frozen=True)
-class BlendConfig:
-    """How online candidates are built and blended (the `service` params that shape a list)."""
+class BlendConfig(Config):
+    """How online candidates are built and blended (the `service` params that shape a list).
 
-    recent_listens: int = 3
-    recency_decay: float = 0.5
-    strategy: str = "interleave"
-    online_weight: float = 0.5  # users with offline recommendations
-    cold_online_weight: float = 0.5  # users without: online candidates against the popular chart
+    ``BlendConfig.from_params(params)`` reads them from the whole params.yaml mapping; a bad value raises
+    ``config.ConfigError`` (a ``ValueError``) naming the key.
+    """
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.recent_listens, int) or self.recent_listens < 1:
-            raise ValueError(f"service.recent_listens: expected an integer >= 1, got {self.recent_listens!r}")
-        if not 0.0 < self.recency_decay <= 1.0:
-            raise ValueError(f"service.recency_decay: expected 0 < value <= 1, got {self.recency_decay!r}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"service.blend.strategy: expected one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        for key in ("online_weight", "cold_online_weight"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ValueError(f"service.blend.{key}: expected 0 <= value <= 1, got {getattr(self, key)!r}")
-
-    @classmethod
-    def from_params(cls, service: dict[str, Any]) -> "BlendConfig":
-        """Read the ``service`` section of params.yaml."""
-        blend = service.get("blend", {})
-        return cls(recent_listens=service["recent_listens"], recency_decay=float(service["recency_decay"]),
-                   strategy=blend["strategy"], online_weight=float(blend["online_weight"]),
-                   cold_online_weight=float(blend["cold_online_weight"]))
+    recent_listens: int = param("service.recent_listens", integer(1), default=3)
+    recency_decay: float = param("service.recency_decay", number(0.0, 1.0, low_open=True), default=0.5)
+    strategy: str = param("service.blend.strategy", text(STRATEGIES), default="interleave")
+    # users with offline recommendations
+    online_weight: float = param("service.blend.online_weight", number(0.0, 1.0), default=0.5)
+    # users without: online candidates against the popular chart
+    cold_online_weight: float = param("service.blend.cold_online_weight", number(0.0, 1.0), default=0.5)
 
 
 @dataclass(frozen=True)

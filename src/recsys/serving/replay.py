@@ -8,20 +8,33 @@ scored is exactly what the service would answer after those ``m`` listens.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .. import headline
+from ..config import Config, increasing_integers, integer, param, section
 from ..evaluation import build_evaluation_set, evaluate_recommendations
 from ..interactions import segment_positions
+from ..io import Progress
 from .blend import MODES, BlendConfig, recommend
 from .bundle import ServingBundle
 from .ragged import RaggedTable
 
 REPORTED = ("ndcg", "recall", "precision")
-Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ReplayConfig(Config):
+    """The `replay` section and the `service` blend the replay scores."""
+
+    reveal: tuple[int, ...] = param("replay.reveal", increasing_integers(1))  # m values
+    k: int = param("replay.k", integer(1))
+    max_users: int = param("replay.max_users", integer(1))  # users sampled per m above this many
+    seed: int = param("replay.seed", integer(0))
+    blend: BlendConfig = section(BlendConfig)
 
 
 def listening_sequences(test: pd.DataFrame) -> RaggedTable:
