@@ -261,3 +261,24 @@ def test_openapi_documents_every_endpoint(tiny):
     post = paths["/users/{user_id}/listens"]["post"]
     assert "track_id" in post["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert "201" in post["responses"] and "422" in post["responses"]
+
+
+def test_an_unavailable_event_store_answers_503_not_500(tmp_path):
+    import sqlite3
+
+    from src.service.store import SqliteListenStore
+
+    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
+    store = SqliteListenStore(tmp_path / "events.sqlite", busy_timeout_s=0.05)
+    with TestClient(create_app(settings_for(tmp_path), bundle, store)) as client:
+        blocker = sqlite3.connect(tmp_path / "events.sqlite", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        locked = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
+        assert locked.status_code == 503 and locked.headers["retry-after"] == "1"
+        assert "event store unavailable" in locked.json()["error"]
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert client.post("/users/1/listens", json={"track_id": NOT_LISTENED}).status_code == 201
+        store.close()  # shutting down: writes are refused with 503 too
+        closed = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
+        assert closed.status_code == 503 and "closed" in closed.json()["error"]

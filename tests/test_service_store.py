@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from src.service.settings import Settings, SettingsError, load_settings, settings_from
-from src.service.store import ListenStore, SqliteListenStore, StoreClosed
+from src.service.store import ListenStore, SqliteListenStore, StoreClosed, StoreUnavailable
 from tests.service_fixtures import SERVICE_PARAMS, write_params
 
 
@@ -98,3 +98,32 @@ def test_a_public_address_needs_a_write_token(tmp_path):
         exposed.check_bind()
     Settings(tmp_path, tmp_path / "e.db", host="0.0.0.0", write_token="t").check_bind()
     Settings(tmp_path, tmp_path / "e.db", host="localhost").check_bind()
+
+
+def test_a_request_reads_a_bounded_number_of_latest_listens(tmp_path):
+    store = SqliteListenStore(tmp_path / "events.sqlite", max_listens=4)
+
+    async def scenario():
+        for ts in range(1, 11):
+            await store.append(5, 100 + ts, ts)
+        return (await store.heard(5)).tolist()
+
+    assert asyncio.run(scenario()) == [110, 109, 108, 107]  # the 4 latest, newest first
+    store.close()
+
+
+def test_a_failed_batch_is_reported_and_the_writer_keeps_going(tmp_path):
+    """A locked database fails the batch with StoreUnavailable; the next write still commits."""
+    store = SqliteListenStore(tmp_path / "events.sqlite", busy_timeout_s=0.05)
+    blocker = sqlite3.connect(tmp_path / "events.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def write():
+        return await store.append(1, 2, 3)
+
+    with pytest.raises(StoreUnavailable, match="locked"):
+        asyncio.run(write())
+    blocker.execute("ROLLBACK")
+    assert asyncio.run(write()).track_id == 2
+    store.close()
+    blocker.close()

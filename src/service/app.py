@@ -2,8 +2,8 @@
 
 Lists come only from ``src.recsys.serving.blend.recommend`` (the code the replay evaluation scores);
 this module fetches the user's online listens, calls it, and shapes the JSON. Handlers are ``async``
-and do no blocking I/O: recommend is ~0.1-0.2 ms of numpy, store reads are one index seek, and writes
-are committed by the store's writer thread.
+and do no blocking I/O beyond bounded reads: recommend is ~0.05-0.2 ms of numpy, a store read is one
+index range of at most ``max_online_listens`` rows, and writes are committed by the store's writer thread.
 """
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.bundle = bundle if bundle is not None else ServingBundle.open(settings.bundle_dir)
-        service.store = store if store is not None else SqliteListenStore(settings.events_db, settings.synchronous)
+        service.store = store if store is not None else SqliteListenStore(settings.events_db, settings.synchronous,
+                                                                                settings.max_online_listens)
         service.metrics.set_bundle(service.bundle.version)
         try:
             yield

@@ -1,10 +1,13 @@
 """Every error leaves as ``{"error": "..."}`` with a 4xx that names the field, the expectation and the input.
 
+An event store that cannot answer (locked, shutting down, failing) gives 503 with ``Retry-After``.
+
 FastAPI's own validation errors are lists of dicts; clients and people read one sentence better.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import orjson
@@ -12,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+
+from .store import StoreUnavailable
 
 log = logging.getLogger("service")
 _WHERE = {"path": "path parameter", "query": "query parameter", "header": "header", "body": "body"}
@@ -67,6 +72,17 @@ def install(app: FastAPI) -> None:
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path} (see /docs)"
         return error_response(exc.status_code, message, exc.headers)
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        log.warning("event store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, f"event store unavailable: {exc}; retry shortly", {"Retry-After": "1"})
+
+    @app.exception_handler(sqlite3.Error)
+    async def store_error(request: Request, exc: sqlite3.Error) -> Response:
+        log.warning("event store error on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, f"event store unavailable ({type(exc).__name__}: {exc}); retry shortly",
+                              {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:

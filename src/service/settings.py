@@ -34,6 +34,7 @@ class Settings:
     blend: BlendConfig = BlendConfig()
     write_token: str | None = None  # when set, POST requires `Authorization: Bearer <token>`
     synchronous: str = "NORMAL"  # SQLite: NORMAL survives a killed process, FULL also a power loss
+    max_online_listens: int = 5000  # latest online listens read per request (candidates and "already heard")
     max_body_bytes: int = MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
@@ -41,6 +42,10 @@ class Settings:
             raise SettingsError(f"port: expected an integer 0..65535, got {self.port!r}")
         if self.synchronous not in SYNCHRONOUS_MODES:
             raise SettingsError(f"synchronous: expected one of {', '.join(SYNCHRONOUS_MODES)}, got {self.synchronous!r}")
+        if isinstance(self.max_online_listens, bool) or not isinstance(self.max_online_listens, int) \
+                or self.max_online_listens < self.blend.recent_listens:
+            raise SettingsError(f"service.max_online_listens: expected an integer >= service.recent_listens "
+                                f"({self.blend.recent_listens}), got {self.max_online_listens!r}")
         if self.write_token is not None and not self.write_token.strip():
             raise SettingsError("RECSYS_WRITE_TOKEN: set but empty; unset it or give a real token")
 
@@ -105,4 +110,5 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
         blend=blend,
         write_token=env.get("RECSYS_WRITE_TOKEN"),
         synchronous=env.get("RECSYS_EVENTS_SYNCHRONOUS", str(service.get("events_synchronous", "NORMAL"))).upper(),
+        max_online_listens=service.get("max_online_listens", Settings.max_online_listens),
     )

@@ -8,6 +8,10 @@ one seek in a covering index, tens of microseconds.
 
 Durability: WAL with ``synchronous=NORMAL`` keeps every committed listen across a killed process
 (``kill -9``); ``FULL`` also syncs each commit to disk, for power loss, at a few ms per commit.
+
+A request reads at most ``max_listens`` of a user's latest listens: a user (or a bot) with 300k listens
+costs the same bounded read as anybody else and the event loop never stalls; listens older than that
+no longer count as heard (train history always does).
 """
 from __future__ import annotations
 
@@ -33,12 +37,17 @@ CREATE TABLE IF NOT EXISTS listens (
 CREATE INDEX IF NOT EXISTS listens_latest ON listens (user_id, ts_us DESC, id DESC, track_id);
 """
 _LATEST = "SELECT track_id, ts_us FROM listens WHERE user_id = ? ORDER BY ts_us DESC, id DESC LIMIT ?"
-_HEARD = "SELECT track_id FROM listens WHERE user_id = ? ORDER BY ts_us DESC, id DESC"
+_HEARD = "SELECT track_id FROM listens WHERE user_id = ? ORDER BY ts_us DESC, id DESC LIMIT ?"
+WRITE_TIMEOUT_S = 30.0  # an acknowledgement later than this is answered 503 (the listen may still commit)
 _INSERT = "INSERT INTO listens (user_id, track_id, ts_us) VALUES (?, ?, ?)"
 _STOP = None
 
 
-class StoreClosed(RuntimeError):
+class StoreUnavailable(RuntimeError):
+    """The store cannot take the request now (shutting down, locked, failing); the client may retry."""
+
+
+class StoreClosed(StoreUnavailable):
     """The store was closed (the server is shutting down): nothing more is written."""
 
 
@@ -60,7 +69,7 @@ class ListenStore(Protocol):
         """The user's latest ``limit`` listens as (track_id, ts_us), most recent first."""
 
     async def heard(self, user_id: int) -> np.ndarray:
-        """Every online listen's track id (int32), most recent first."""
+        """The track ids (int32) of the user's latest online listens (up to the store's bound), most recent first."""
 
     def ready(self) -> bool:
         """Whether reads and writes can be served now."""
@@ -69,10 +78,14 @@ class ListenStore(Protocol):
         """Finish the queued writes and release the store."""
 
 
-def connect(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
-    """A connection in WAL mode with the schema in place (autocommit: transactions are explicit)."""
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    connection.execute("PRAGMA journal_mode=WAL")
+def connect(path: Path, synchronous: str = "NORMAL", busy_timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A connection in WAL mode (autocommit: transactions are explicit); refuses a file system without WAL."""
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
+    mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        connection.close()
+        raise StoreUnavailable(f"{path}: SQLite could not switch to WAL mode (got {mode!r}); put the events "
+                               "database on a local file system")
     connection.execute(f"PRAGMA synchronous={synchronous}")
     return connection
 
@@ -80,14 +93,16 @@ def connect(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
 class SqliteListenStore:
     """Listens in one SQLite file (WAL), written by a group-committing thread."""
 
-    def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
+    def __init__(self, path: Path | str, synchronous: str = "NORMAL", max_listens: int = 5000,
+                 busy_timeout_s: float = 5.0):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._writer = connect(path, synchronous)
+        self.max_listens = max_listens
+        self._writer = connect(path, synchronous, busy_timeout_s)
         self._writer.executescript(_SCHEMA)
         self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._reader = connect(path, synchronous)
+        self._reader = connect(path, synchronous, busy_timeout_s)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._write_loop, name="listen-writer", daemon=True)
@@ -99,13 +114,16 @@ class SqliteListenStore:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.put((user_id, track_id, ts_us, future, loop))
-        return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), WRITE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise StoreUnavailable(f"the write was not committed within {WRITE_TIMEOUT_S:.0f} s") from None
 
     async def latest(self, user_id: int, limit: int) -> list[tuple[int, int]]:
         return self._reader.execute(_LATEST, (user_id, limit)).fetchall()
 
     async def heard(self, user_id: int) -> np.ndarray:
-        rows = self._reader.execute(_HEARD, (user_id,)).fetchall()
+        rows = self._reader.execute(_HEARD, (user_id, self.max_listens)).fetchall()
         return np.fromiter((row[0] for row in rows), dtype=np.int32, count=len(rows))
 
     def ready(self) -> bool:
@@ -139,7 +157,11 @@ class SqliteListenStore:
             if stop:
                 batch.pop()
             if batch:
-                self._commit(batch)
+                try:
+                    self._commit(batch)
+                except Exception as error:  # never let the writer die: the next batch must still be served
+                    for *_, future, loop in batch:
+                        _call_in(loop, _fail, future, StoreUnavailable(f"the write failed: {error}"))
             if stop:
                 return
 
@@ -151,9 +173,12 @@ class SqliteListenStore:
             self._writer.execute("COMMIT")
         except sqlite3.Error as error:
             if self._writer.in_transaction:
-                self._writer.execute("ROLLBACK")
+                try:
+                    self._writer.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the transaction is gone either way; nothing was acknowledged
             for *_, future, loop in batch:
-                _call_in(loop, _fail, future, error)
+                _call_in(loop, _fail, future, StoreUnavailable(f"the write failed: {error}"))
             return
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for listen_id, (user_id, track_id, ts_us, future, loop) in zip(ids, batch):
