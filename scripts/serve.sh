@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the recommendation service on 127.0.0.1:8000 (docs at /docs, metrics at /metrics).
-# Needs `bash scripts/setup.sh` (the venv) and `bash scripts/pipeline.sh` (the bundle in models/serving).
+# Needs `bash scripts/setup.sh` (the venv) and `bash scripts/pipeline.sh` (the bundle in models/serving);
+# without the bundle the service says so and exits 2.
 # Settings: params.yaml `service:`; override with RECSYS_BUNDLE_DIR, RECSYS_EVENTS_DB, RECSYS_HOST,
 # RECSYS_PORT, RECSYS_WRITE_TOKEN, RECSYS_EVENTS_SYNCHRONOUS (NORMAL|FULL), RECSYS_PARAMS.
 set -euo pipefail
@@ -9,10 +10,5 @@ if [ ! -x .venv/bin/python ]; then
   echo "error: .venv is missing: run 'bash scripts/setup.sh' first" >&2
   exit 2
 fi
-bundle="${RECSYS_BUNDLE_DIR:-$(.venv/bin/python -c 'import yaml; print(yaml.safe_load(open("'"${RECSYS_PARAMS:-params.yaml}"'"))["service"]["bundle_dir"])')}"
-if [ ! -f "$bundle/manifest.json" ]; then
-  echo "error: no serving bundle in $bundle: run 'bash scripts/pipeline.sh' (or 'dvc repro serving') first" >&2
-  exit 2
-fi
 export PATH="$PWD/.venv/bin:$PATH"
-exec python -m src.service "$@"
+exec python -m src.service  # checks settings and bundle first: exit 2 with a message

@@ -178,6 +178,7 @@ BAD_REQUESTS = [
     ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": -5}', 422, "before 1970"),
     ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": NaN}', 400, "malformed JSON"),
     ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": 1e308}', 422, "in the future"),
+    ("POST", "/users/1/listens", b'{"track_id": 10, "timestmap": "2022-12-20"}', 422, "timestmap"),
     ("POST", "/users/1/listens", b'{"track_id": 10, "timestamp": [1]}', 422, "timestamp"),
     ("POST", "/users/1/listens", b'{"track_id": 10, "pad": "' + b"x" * 5000 + b'"}', 413, "limit is 4096"),
     ("GET", "/no/such/path", None, 404, "no such endpoint"),

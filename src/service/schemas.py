@@ -38,7 +38,8 @@ class ListenIn(BaseModel):
     def _to_microseconds(cls, value: str | int | float | None) -> int | None:
         return None if value is None else to_microseconds(value)
 
-    model_config = {"json_schema_extra": {"examples": [{"track_id": 123, "timestamp": "2022-12-20T10:00:00Z"}]}}
+    model_config = {"extra": "forbid",  # a misspelt field ("timestmap") is an error, not silently dropped
+                    "json_schema_extra": {"examples": [{"track_id": 123, "timestamp": "2022-12-20T10:00:00Z"}]}}
 
 
 def parse_listen(body: bytes) -> ListenIn:

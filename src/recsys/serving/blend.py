@@ -184,14 +184,15 @@ class _Heard:
 def _popular_unheard(bundle: ServingBundle, heard: _Heard, taken: np.ndarray, count: int) -> Candidates:
     """The first ``count`` tracks of the popularity order that are neither heard nor ``taken``."""
     found: list[np.ndarray] = []
-    need, start = count, 0
+    need, start, size = count, 0, max(_BACKFILL_CHUNK, 4 * count)
+    taken = np.sort(taken)
     while need > 0 and start < len(bundle.popular):
-        stop = start + max(_BACKFILL_CHUNK, 4 * need)
-        chunk = np.asarray(bundle.popular[start:stop])
-        keep = np.flatnonzero(~heard.mask(chunk) & (find_sorted(np.sort(taken), chunk) < 0))[:need] + start
+        chunk = np.asarray(bundle.popular[start:start + size])
+        keep = np.flatnonzero(~heard.mask(chunk) & (find_sorted(taken, chunk) < 0))[:need] + start
         found.append(keep)
         need -= len(keep)
-        start = stop
+        start += size
+        size *= 2  # a user who heard most of the chart is served in a few chunks, not thousands
     positions = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
     return (np.asarray(bundle.popular[positions]), np.asarray(bundle.popular_listeners[positions], dtype=np.float32),
             np.full(len(positions), POPULAR, dtype=np.int8))

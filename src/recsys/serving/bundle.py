@@ -25,6 +25,10 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 TABLES = ("offline", "similar", "history")
 _TRACK_BITS = 31  # history pair key: user_id << 31 | track_id (ids are non-negative int32)
+_MAX_ID = 2**31 - 1
+# the inputs, as named in error messages (the serving stage reads these files)
+RECOMMENDATIONS, SIMILAR, TOP_POPULAR = ("recommendations.parquet", "similar.parquet", "top_popular.parquet")
+TRAIN, ITEMS = "train.parquet", "items.parquet"
 
 
 class BundleError(RuntimeError):
@@ -89,13 +93,26 @@ class ServingBundle:
     @classmethod
     def build(cls, recommendations: pd.DataFrame, similar: pd.DataFrame, top_popular: pd.DataFrame,
               train: pd.DataFrame, items: pd.DataFrame) -> "ServingBundle":
-        """Turn the pipeline's long tables into the bundle's arrays (vectorised; one sort of the history)."""
-        history, (listened, listeners) = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
+        """Turn the pipeline's long tables into the bundle's arrays (vectorised; one sort of the history).
+
+        The inputs are checked for what every served list relies on: ids that fit int32, unique catalog and
+        chart ids, and every recommended, similar, charted or listened track in the catalog (so it has a name
+        and can never be served twice under two ids).
+        """
+        for file, frame, columns in ((RECOMMENDATIONS, recommendations, ("user_id", "track_id")),
+                                     (SIMILAR, similar, ("track_id", "similar_track_id")),
+                                     (TOP_POPULAR, top_popular, ("track_id",)), (ITEMS, items, ("track_id",))):
+            for column in columns:
+                _check_ids(file, column, frame[column].to_numpy())
+        for file, frame in ((ITEMS, items), (TOP_POPULAR, top_popular)):
+            _check_unique(file, "track_id", frame["track_id"].to_numpy())
         catalog = TrackCatalog.from_items(items["track_id"].to_numpy(), items["name"])
-        unknown = ~catalog.contains(listened)
-        if unknown.any():
-            raise DataValidationError(f"train: {int(unknown.sum())} listened track ids are not in the items catalog "
-                                      f"(first: {int(listened[unknown][0])})")
+        for file, frame, column in ((RECOMMENDATIONS, recommendations, "track_id"),
+                                    (SIMILAR, similar, "track_id"), (SIMILAR, similar, "similar_track_id"),
+                                    (TOP_POPULAR, top_popular, "track_id")):
+            _check_in_catalog(file, column, frame[column].to_numpy(), catalog)
+        history, (listened, listeners) = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
+        _check_in_catalog(TRAIN, "track_id", listened, catalog)  # the distinct tracks: 1M lookups, not 184M
         popular, popular_listeners = popularity_order(top_popular["track_id"].to_numpy(), catalog.track_ids,
                                                       _aligned(listened, listeners, catalog.track_ids))
         return cls(
@@ -163,7 +180,12 @@ class ServingBundle:
         manifest_path = folder / MANIFEST
         if not manifest_path.exists():
             raise BundleError(f"{manifest_path} not found: build the bundle with `dvc repro serving`")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest["files"], manifest["version"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise BundleError(f"{manifest_path}: not a bundle manifest ({error!r}); rebuild it with "
+                              "`dvc repro serving`") from error
         if manifest.get("format") != FORMAT:
             raise BundleError(f"{manifest_path}: format {manifest.get('format')!r}, this code reads format {FORMAT}; "
                               "rebuild it with `dvc repro serving`")
@@ -199,8 +221,8 @@ def listened_tracks(user_ids: np.ndarray, track_ids: np.ndarray) -> tuple[Ragged
     One sort of int64 ``user << 31 | track`` keys serves both: the unique keys are the history rows in order,
     and counting their track halves counts distinct listeners.
     """
-    if len(user_ids) and (user_ids.min() < 0 or track_ids.min() < 0):
-        raise DataValidationError("train: user_id and track_id must be non-negative")
+    _check_ids(TRAIN, "user_id", user_ids)
+    _check_ids(TRAIN, "track_id", track_ids)
     keys = np.unique((user_ids.astype(np.int64) << _TRACK_BITS) | track_ids.astype(np.int64))
     users = (keys >> _TRACK_BITS).astype(np.int32)
     tracks = (keys & ((1 << _TRACK_BITS) - 1)).astype(np.int32)
@@ -223,6 +245,26 @@ def popularity_order(head: np.ndarray, track_ids: np.ndarray, listeners: np.ndar
     position = encode(order, track_ids)
     counts = np.where(position >= 0, listeners[np.maximum(position, 0)], 0).astype(np.int32)
     return order, counts
+
+
+def _check_ids(file: str, column: str, ids: np.ndarray) -> None:
+    if len(ids) and (ids.min() < 0 or ids.max() > _MAX_ID):
+        bad = ids[(ids < 0) | (ids > _MAX_ID)][0]
+        raise DataValidationError(f"{file}: column {column}: expected ids in 0..{_MAX_ID} (int32), found {int(bad)}")
+
+
+def _check_unique(file: str, column: str, ids: np.ndarray) -> None:
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise DataValidationError(f"{file}: column {column}: expected unique ids, found {int((counts > 1).sum())} "
+                                  f"repeated (first: {int(values[counts > 1][0])})")
+
+
+def _check_in_catalog(file: str, column: str, ids: np.ndarray, catalog: TrackCatalog) -> None:
+    unknown = ~catalog.contains(ids)
+    if unknown.any():
+        raise DataValidationError(f"{file}: column {column}: {int(unknown.sum())} track ids are not in the items "
+                                  f"catalog ({ITEMS}); first: {int(ids[unknown][0])}")
 
 
 def _aligned(keys: np.ndarray, values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import headline
 from ..config import Config, increasing_integers, integer, param, section
 from ..evaluation import build_evaluation_set, evaluate_recommendations
-from ..interactions import segment_positions
+from ..interactions import find_sorted, segment_positions
 from ..io import Progress
 from .blend import MODES, BlendConfig, recommend
 from .bundle import ServingBundle
@@ -65,7 +65,8 @@ def replay(bundle: ServingBundle, sequences: RaggedTable, users: np.ndarray, rev
         for mode in MODES:
             lists[mode].append(recommend(bundle, user, online, k, config, mode).track_ids)
         revealed.append(listens[:reveal])
-        truth.append(listens[reveal:])
+        later = listens[reveal:]  # what is left to predict: never a track already heard (none in this data)
+        truth.append(later[(find_sorted(bundle.history.row(user)[0], later) < 0) & ~np.isin(later, online)])
         if progress and (done % 1000 == 0 or done == len(users)):
             progress(done, len(users))
     data = build_evaluation_set(_known_listens(bundle, users, revealed), _long_frame(users, truth))
