@@ -114,13 +114,13 @@ def test_opening_a_missing_or_damaged_bundle_says_how_to_fix_it(tmp_path):
 
 
 @pytest.mark.parametrize("frame, column, value, message", [
-    ("train", "track_id", 77, "train.parquet: column track_id: 1 track ids are not in the items catalog.*77"),
-    ("similar", "similar_track_id", 999, "similar.parquet: column similar_track_id: .*not in the items catalog.*999"),
-    ("recommendations", "track_id", 13, "recommendations.parquet: column track_id: .*13"),
-    ("top_popular", "track_id", 2, "top_popular.parquet: column track_id: expected unique ids.*first: 2"),
-    ("items", "track_id", 2, "items.parquet: column track_id: expected unique ids"),
-    ("train", "user_id", 2**31, "train.parquet: column user_id: expected ids in 0..2147483647.*2147483648"),
-    ("recommendations", "user_id", -1, "recommendations.parquet: column user_id: expected ids in 0..2147483647"),
+    ("train", "track_id", 77, "data/split/train.parquet: column track_id: 1 track ids are not in the items catalog.*77"),
+    ("similar", "similar_track_id", 999, "data/recommendations/similar.parquet: column similar_track_id: .*not in the items catalog.*999"),
+    ("recommendations", "track_id", 13, "data/recommendations/recommendations.parquet: column track_id: .*13"),
+    ("top_popular", "track_id", 2, "data/recommendations/top_popular.parquet: column track_id: expected unique ids.*first: 2"),
+    ("items", "track_id", 2, "data/processed/items.parquet: column track_id: expected unique ids"),
+    ("train", "user_id", 2**31, "data/split/train.parquet: column user_id: expected ids in 0..2147483647.*2147483648"),
+    ("recommendations", "user_id", -1, "data/recommendations/recommendations.parquet: column user_id: expected ids in 0..2147483647"),
 ])
 def test_build_rejects_inputs_that_would_break_a_served_list(frame, column, value, message):
     """Out-of-catalog tracks would be served without a name; a repeated chart id would be served twice."""

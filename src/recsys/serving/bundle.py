@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .. import paths
 from ..interactions import encode, find_sorted, unique_sorted
 from ..io import DataValidationError
 from .ragged import PARTS, RaggedTable
@@ -27,8 +28,8 @@ TABLES = ("offline", "similar", "history")
 _TRACK_BITS = 31  # history pair key: user_id << 31 | track_id (ids are non-negative int32)
 _MAX_ID = 2**31 - 1
 # the inputs, as named in error messages (the serving stage reads these files)
-RECOMMENDATIONS, SIMILAR, TOP_POPULAR = ("recommendations.parquet", "similar.parquet", "top_popular.parquet")
-TRAIN, ITEMS = "train.parquet", "items.parquet"
+RECOMMENDATIONS, SIMILAR, TOP_POPULAR = (str(paths.FINAL), str(paths.SIMILAR), str(paths.TOP_POPULAR))
+TRAIN, ITEMS = str(paths.TRAIN), str(paths.ITEMS)
 
 
 class BundleError(RuntimeError):
