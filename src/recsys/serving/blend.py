@@ -85,18 +85,18 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     online_listens = np.asarray(online_listens, dtype=np.int32)
-    heard = _Heard(bundle.history.row(user_id)[0], online_listens)
+    heard = Heard.of(bundle, user_id, online_listens)
     offline_items, offline_scores = bundle.offline.row(user_id)
     cold = len(offline_items) == 0
     lists = []
     if mode in ("blended", "online"):
         items, scores = online_candidates(online_listens, bundle.similar, config)
-        lists.append(heard.drop((items, scores, np.full(len(items), ONLINE, dtype=np.int8))))
+        lists.append(heard.drop(_tagged(items, scores, ONLINE)))
     if mode in ("blended", "offline"):
         if cold:
             lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
         else:
-            lists.append(heard.drop((offline_items, offline_scores, np.full(len(offline_items), OFFLINE, dtype=np.int8))))
+            lists.append(heard.drop(_tagged(offline_items, offline_scores, OFFLINE)))
     if len(lists) == 2:
         chosen = blend(lists[0], lists[1], config.strategy, config.cold_online_weight if cold else config.online_weight)
     else:
@@ -166,8 +166,15 @@ def _first_occurrences(candidates: Candidates) -> Candidates:
     return tuple(part[keep] for part in candidates)
 
 
-class _Heard:
-    """What the user has listened to: train history (sorted, from the bundle) and online listens."""
+class Heard:
+    """What the user has listened to: train history (sorted, from the bundle) and online listens.
+
+    Served lists drop these tracks; the replay drops them from the truth it scores against.
+    """
+
+    @classmethod
+    def of(cls, bundle: ServingBundle, user_id: int, online: np.ndarray) -> "Heard":
+        return cls(bundle.history.row(user_id)[0], online)
 
     def __init__(self, history: np.ndarray, online: np.ndarray):
         self.history = history
@@ -181,7 +188,7 @@ class _Heard:
         return tuple(part[keep] for part in candidates)
 
 
-def _popular_unheard(bundle: ServingBundle, heard: _Heard, taken: np.ndarray, count: int) -> Candidates:
+def _popular_unheard(bundle: ServingBundle, heard: Heard, taken: np.ndarray, count: int) -> Candidates:
     """The first ``count`` tracks of the popularity order that are neither heard nor ``taken``."""
     found: list[np.ndarray] = []
     need, start, size = count, 0, max(_BACKFILL_CHUNK, 4 * count)
@@ -194,5 +201,9 @@ def _popular_unheard(bundle: ServingBundle, heard: _Heard, taken: np.ndarray, co
         start += size
         size *= 2  # a user who heard most of the chart is served in a few chunks, not thousands
     positions = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
-    return (np.asarray(bundle.popular[positions]), np.asarray(bundle.popular_listeners[positions], dtype=np.float32),
-            np.full(len(positions), POPULAR, dtype=np.int8))
+    return _tagged(bundle.popular[positions], bundle.popular_listeners[positions], POPULAR)
+
+
+def _tagged(track_ids: np.ndarray, scores: np.ndarray, source: int) -> Candidates:
+    """A candidate list whose every entry comes from ``source``."""
+    return (np.asarray(track_ids), np.asarray(scores, dtype=np.float32), np.full(len(track_ids), source, dtype=np.int8))

@@ -17,9 +17,9 @@ import pandas as pd
 from .. import headline
 from ..config import Config, increasing_integers, integer, param, section
 from ..evaluation import build_evaluation_set, evaluate_recommendations
-from ..interactions import find_sorted, segment_positions
+from ..interactions import positions_in_groups, segment_positions
 from ..io import Progress
-from .blend import MODES, BlendConfig, recommend
+from .blend import MODES, BlendConfig, Heard, recommend
 from .bundle import ServingBundle
 from .ragged import RaggedTable
 
@@ -66,7 +66,7 @@ def replay(bundle: ServingBundle, sequences: RaggedTable, users: np.ndarray, rev
             lists[mode].append(recommend(bundle, user, online, k, config, mode).track_ids)
         revealed.append(listens[:reveal])
         later = listens[reveal:]  # what is left to predict: never a track already heard (none in this data)
-        truth.append(later[(find_sorted(bundle.history.row(user)[0], later) < 0) & ~np.isin(later, online)])
+        truth.append(later[~Heard.of(bundle, user, online).mask(later)])
         if progress and (done % 1000 == 0 or done == len(users)):
             progress(done, len(users))
     data = build_evaluation_set(_known_listens(bundle, users, revealed), _long_frame(users, truth))
@@ -91,10 +91,8 @@ def _long_frame(users: np.ndarray, per_user: Sequence[np.ndarray]) -> pd.DataFra
 
 
 def _ranked_frame(users: np.ndarray, lists: list[np.ndarray]) -> pd.DataFrame:
-    frame = _long_frame(users, lists)
-    lengths = np.array([len(found) for found in lists], dtype=np.int64)
-    starts = np.cumsum(lengths) - lengths
-    frame["rank"] = (np.arange(len(frame)) - np.repeat(starts, lengths) + 1).astype(np.int16)
+    frame = _long_frame(users, lists)  # users are sorted, so each user's list is one run
+    frame["rank"] = (positions_in_groups(frame["user_id"].to_numpy()) + 1).astype(np.int16)
     return frame
 
 
