@@ -10,9 +10,14 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, run_stage
-from src.recsys import config, evaluation, headline
-from src.recsys.config import AlsConfig, ConfigError, EvaluateConfig, RankTrainConfig, SplitConfig
+from src.recsys import evaluation, headline
+from src.recsys.als import AlsFitConfig
+from src.recsys.config import ConfigError
+from src.recsys.ranking.training import RankTrainConfig
 from src.recsys.serving.replay import ReplayConfig
+from src.stages.als import AlsConfig
+from src.stages.evaluate import EvaluateConfig
+from src.stages.split import SplitConfig
 
 DVC = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -72,12 +77,12 @@ def test_a_bad_value_names_the_key_the_value_and_what_is_allowed(cls, key, value
 
 
 def test_configs_are_frozen_and_validated_when_built_directly():
-    cfg = config.AlsFitConfig(factors=4, iterations=1, regularization=0.1, alpha=1, random_state=0)
+    cfg = AlsFitConfig(factors=4, iterations=1, regularization=0.1, alpha=1, random_state=0)
     assert cfg.alpha == 1.0 and isinstance(cfg.alpha, float)
     with pytest.raises(AttributeError):
         cfg.factors = 5
     with pytest.raises(ConfigError, match="als.factors = -1"):
-        config.AlsFitConfig(factors=-1, iterations=1, regularization=0.1, alpha=1.0, random_state=0)
+        AlsFitConfig(factors=-1, iterations=1, regularization=0.1, alpha=1.0, random_state=0)
 
 
 def test_an_unquoted_yaml_date_is_a_day():

@@ -1,5 +1,11 @@
 """dvc.yaml declares exactly the code each stage runs: every project module a stage imports
-(transitively) is a dependency, and no declared source file is one it does not import."""
+(transitively) is a dependency, and no declared source file is one it does not import.
+
+One module is not a code dependency: ``src/recsys/paths.py``, the registry of artifact paths. It holds no
+logic, only the paths ``dvc.yaml`` declares as each stage's deps and outs, and DVC already reruns a stage
+whose declared paths change. Declaring it would rerun all twelve stages whenever a new stage adds its
+output path. Instead, every path a stage module reads or writes must be one its dvc.yaml entry declares.
+"""
 from __future__ import annotations
 
 import ast
@@ -10,7 +16,9 @@ import yaml
 
 from conftest import REPO_ROOT
 
-PACKAGE_MARKERS = {"src/__init__.py", "src/recsys/__init__.py", "src/stages/__init__.py"}
+PACKAGE_MARKERS = {"src/__init__.py", "src/recsys/__init__.py"}
+STAGES_PACKAGE = "src/stages/__init__.py"  # runs before every stage: pins the BLAS kernels
+PATH_REGISTRY = "src/recsys/paths.py"  # mirrored by dvc.yaml's deps and outs (module docstring)
 
 
 def module_file(name: str) -> Path | None:
@@ -37,13 +45,29 @@ def imported_files(path: Path) -> set[Path]:
 
 
 def stage_code(stage: str) -> set[str]:
-    seen, todo = set(), [REPO_ROOT / "src" / "stages" / f"{stage}.py"]
+    seen, todo = set(), [REPO_ROOT / "src" / "stages" / f"{stage}.py", REPO_ROOT / STAGES_PACKAGE]
     while todo:
         path = todo.pop()
         if path not in seen:
             seen.add(path)
             todo.extend(imported_files(path))
-    return {str(path.relative_to(REPO_ROOT)) for path in seen} - PACKAGE_MARKERS
+    return {str(path.relative_to(REPO_ROOT)) for path in seen} - PACKAGE_MARKERS - {PATH_REGISTRY}
+
+
+def path_constants_used(path: Path) -> set[str]:
+    """Names of ``paths`` constants a module refers to: ``paths.TRAIN`` or ``from ...paths import TRAIN``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "paths":
+            found.add(node.attr)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("paths"):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def declared_paths(stage: str) -> list[str]:
+    entries = STAGES[stage].get("deps", []) + STAGES[stage].get("outs", []) + STAGES[stage].get("metrics", [])
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
 
 
 STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
@@ -59,3 +83,33 @@ def test_stage_declares_exactly_the_code_it_runs(stage):
 
     assert sorted(p for p in code if not any(covers(d, p) for d in deps)) == [], "imported but not declared"
     assert [d for d in deps if not any(covers(d, p) for p in code)] == [], "declared but not imported"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_reads_and_writes_only_declared_paths(stage):
+    """Each registry path a stage module uses is one of its declared deps or outs, inside a declared folder,
+    or a folder holding declared files: so paths.py cannot change what a stage reads or writes unnoticed."""
+    from src.recsys import paths
+
+    declared = [d.rstrip("/") for d in declared_paths(stage) if not d.startswith("src/")]
+    used = {name: str(getattr(paths, name)) for name in path_constants_used(REPO_ROOT / "src" / "stages" / f"{stage}.py")}
+
+    def covered(path: str) -> bool:
+        return any(path == d or path.startswith(d + "/") or d.startswith(path + "/") for d in declared)
+
+    assert {name: path for name, path in used.items() if not covered(path)} == {}
+
+
+def test_every_registry_path_is_used_by_a_stage_and_declared():
+    from src.recsys import paths
+
+    registry = {name: str(value) for name, value in vars(paths).items() if isinstance(value, Path)}
+    used = {registry[n] for s in STAGES for n in path_constants_used(REPO_ROOT / "src" / "stages" / f"{s}.py")}
+    declared = {d.rstrip("/") for s in STAGES for d in declared_paths(s)}
+
+    def holds(path: str, paths_in: set[str]) -> bool:  # is, or is a folder of, one of them
+        return path in paths_in or any(p.startswith(path + "/") for p in paths_in)
+
+    assert sorted(n for n, path in registry.items() if not holds(path, used)) == [], "paths nobody reads or writes"
+    assert sorted(n for n, path in registry.items() if not holds(path, declared)
+                  and not any(path.startswith(d + "/") for d in declared)) == [], "paths dvc.yaml lacks"

@@ -1,7 +1,8 @@
 """End to end: `dvc repro` of whatever dvc.yaml holds, on a tiny synthetic dataset, in a temp copy.
 
 Checks that the pipeline runs, that DVC then sees it up to date, that a second repro
-runs nothing, that a forced repro gives every output the same hash, and that changing
+runs nothing, that a forced repro gives every output the same hash, that editing one stage's config
+module or adding a setting to its params reruns only that stage and its downstream, and that changing
 one EDA parameter reruns only `eda` (and whatever depends on it). The tests share one repro and run in file order.
 """
 from __future__ import annotations
@@ -150,6 +151,27 @@ def test_forced_repro_reproduces_every_output_hash(project, first_repro):
     after = output_hashes(project)
     assert {path: md5 for path, md5 in after.items() if before.get(path) != md5} == {}
     assert after == before
+
+
+def test_a_stage_config_edit_or_new_setting_reruns_only_that_stage_and_downstream(project, first_repro):
+    """rank_train's config module edited, or a setting added to its params section: `dvc status` names
+    rank_train alone, and so does a dry repro (its downstream stages would rerun only if its outputs changed)."""
+    config_module = project.root / "src/recsys/ranking/training.py"
+    original = config_module.read_text()
+    config_module.write_text(original + "\n# a new rank_train setting would go here\n")
+    try:
+        assert set(json.loads(project.dvc("status", "--json").stdout or "{}")) == {"rank_train"}
+        dry = project.dvc("repro", "--dry").stdout
+        assert RUNNING.findall(dry) == ["rank_train"], dry
+    finally:
+        config_module.write_text(original)
+    params = (project.root / "params.yaml").read_text()
+    project.set_params(lambda p: p["rank"]["model"].update(a_new_setting=1))
+    try:
+        assert set(json.loads(project.dvc("status", "--json").stdout or "{}")) == {"rank_train"}
+    finally:
+        (project.root / "params.yaml").write_text(params)
+    assert json.loads(project.dvc("status", "--json").stdout or "{}") == {}
 
 
 def test_changing_eda_param_reruns_only_eda(project, first_repro):

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from src.recsys.arrays import encode
 from src.recsys.evaluation import evaluate_recommendations
-from src.recsys.interactions import InteractionMatrix, encode, ranked_frame
+from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.ranking.candidates import NO_RANK, generate_candidates, similar_table_to_arrays
 from src.recsys.ranking.dataset import label_candidates, label_window, sample_negatives, window_events
 from src.recsys.ranking.features import FEATURES, TrackMeta, artist_affinity, genre_affinity, genre_profile

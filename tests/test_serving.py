@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from serving_fixtures import tiny_bundle, tiny_frames
-from src.recsys.interactions import find_sorted
+from src.recsys.arrays import find_sorted
 from src.recsys.serving.blend import (
     OFFLINE, ONLINE, POPULAR, SOURCES, BlendConfig, blend, online_candidates, recommend,
 )

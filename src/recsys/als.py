@@ -8,9 +8,21 @@ import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from .config import AlsFitConfig
-from .interactions import InteractionMatrix, encode
+from .arrays import encode
+from .config import Config, integer, number, param
+from .interactions import InteractionMatrix
 from .io import atomic_path
+
+
+@dataclass(frozen=True)
+class AlsFitConfig(Config):
+    """What ``fit_als`` needs; `rank_train` reads ``iterations`` from ``rank.als_iterations``."""
+
+    factors: int = param("als.factors", integer(1))
+    iterations: int = param("als.iterations", integer(1))
+    regularization: float = param("als.regularization", number(0.0))
+    alpha: float = param("als.alpha", number(0.0, low_open=True))
+    random_state: int = param("als.random_state", integer(0))
 
 
 @dataclass

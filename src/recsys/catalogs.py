@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .interactions import lookup_sorted
+from .arrays import lookup_sorted
 
 CATALOG_KINDS = {"albums": "album", "artists": "artist", "genres": "genre"}
 

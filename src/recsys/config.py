@@ -1,17 +1,26 @@
-"""Typed, validated parameters: one frozen config object per stage, built once from ``params.yaml``.
+"""Typed, validated parameters: the machinery behind each stage's frozen config object.
 
-Each stage's config reads exactly the keys its ``dvc.yaml`` entry declares under ``params`` (so a change
+A stage's config class lives beside the code that reads it (the stage module, or the logic module whose
+functions take it: ``als.AlsFitConfig``, ``ranking.pipeline.RankingConfig``, ``serving.blend.BlendConfig``),
+never here: this module is a dependency of every stage, so a config class here would rerun the whole
+pipeline whenever one stage gains a setting. ``tests/test_rerun_scope.py`` checks that.
+
+Each config reads exactly the keys its stage's ``dvc.yaml`` entry declares under ``params`` (so a change
 to any other key does not rerun it; ``tests/test_config.py`` checks the two agree), and every field names
 its key and what it allows. A missing, mistyped or out-of-range value raises ``ConfigError`` before any
 data is read, naming the key, the value and what is allowed; checks that need the data (a split date
 outside the listening period, ...) raise the same error from the stage once the data is read. The stage
 wrapper (``stage.py``) turns it into one message and exit status 1.
 
->>> AlsFitConfig.from_params({"als": {"factors": 0, "iterations": 30, "regularization": 0.05, "alpha": 1.0,
-...                                   "random_state": 42}})
+>>> @dataclasses.dataclass(frozen=True)
+... class FitConfig(Config):
+...     factors: int = param("als.factors", integer(1))
+>>> FitConfig.from_params({"als": {"factors": 0}})
 Traceback (most recent call last):
 ...
 src.recsys.config.ConfigError: params.yaml: als.factors = 0: expected an integer >= 1
+>>> FitConfig.keys()
+['als.factors']
 """
 from __future__ import annotations
 
@@ -162,120 +171,3 @@ class Config:
             else:
                 found.extend(field.metadata["config"].keys(**field.metadata["renamed"]))
         return found
-
-
-# ---------------------------------------------------------------- one config per stage (and shared parts)
-
-
-@dataclasses.dataclass(frozen=True)
-class GenerateConfig(Config):
-    scale: float = param("generate.scale", number(0.0, low_open=True))
-    seed: int = param("generate.seed", integer(0))
-    chunk_users: int = param("generate.chunk_users", integer(1))
-
-
-@dataclasses.dataclass(frozen=True)
-class CleanConfig(Config):
-    raw_dir: str = param("data.raw_dir", text())
-    min_user_events: int = param("clean.min_user_events", integer(1))
-
-
-@dataclasses.dataclass(frozen=True)
-class EdaConfig(Config):
-    top_n: int = param("eda.top_n", integer(1))
-    histogram_bins: int = param("eda.histogram_bins", integer(1))
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitConfig(Config):
-    date: str = param("split.date", day())
-    train_sample_frac: float = param("split.train_sample_frac", number(0.0, 1.0, low_open=True))
-    seed: int = param("split.seed", integer(0))
-
-
-@dataclasses.dataclass(frozen=True)
-class PopularConfig(Config):
-    n: int = param("popular.n", integer(1))
-
-
-@dataclasses.dataclass(frozen=True)
-class AlsFitConfig(Config):
-    """What ``fit_als`` needs; `rank_train` reads ``iterations`` from ``rank.als_iterations``."""
-
-    factors: int = param("als.factors", integer(1))
-    iterations: int = param("als.iterations", integer(1))
-    regularization: float = param("als.regularization", number(0.0))
-    alpha: float = param("als.alpha", number(0.0, low_open=True))
-    random_state: int = param("als.random_state", integer(0))
-
-
-@dataclasses.dataclass(frozen=True)
-class AlsConfig(Config):
-    fit: AlsFitConfig = section(AlsFitConfig)
-    n: int = param("als.n", integer(1))
-    filter_seen: bool = param("als.filter_seen", boolean())
-
-
-@dataclasses.dataclass(frozen=True)
-class SimilarConfig(Config):
-    n: int = param("similar.n", integer(1))
-
-
-@dataclasses.dataclass(frozen=True)
-class CandidateConfig(Config):
-    """How many candidates each source gives a user."""
-
-    als: int = param("rank.candidates.als", integer(1))
-    recent_listens: int = param("rank.candidates.recent_listens", integer(0))
-    popular: int = param("rank.candidates.popular", integer(0))
-    trending: int = param("rank.candidates.trending", integer(0))
-
-
-@dataclasses.dataclass(frozen=True)
-class RankingConfig(Config):
-    """What candidates and features read, the same for `rank_train` (as of T - W) and `rank` (as of T)."""
-
-    candidates: CandidateConfig = section(CandidateConfig)
-    recent_days: float = param("rank.recent_days", number(0.0, low_open=True))
-    affinity_half_life_days: float = param("rank.affinity_half_life_days", number(0.0, low_open=True))
-    batch_users: int = param("rank.batch_users", integer(1))
-
-
-@dataclasses.dataclass(frozen=True)
-class RankerModelConfig(Config):
-    loss: str = param("rank.model.loss", text())
-    iterations: int = param("rank.model.iterations", integer(1))
-    learning_rate: float = param("rank.model.learning_rate", number(0.0, low_open=True))
-    depth: int = param("rank.model.depth", integer(1, 16))
-    early_stopping_rounds: int = param("rank.model.early_stopping_rounds", integer(1))
-    validation_share: float = param("rank.model.validation_share", number(0.0, 1.0, low_open=True, high_open=True))
-    seed: int = param("rank.model.seed", integer(0))
-
-
-@dataclasses.dataclass(frozen=True)
-class RankTrainConfig(Config):
-    split_date: str = param("split.date", day())
-    als: AlsFitConfig = section(AlsFitConfig, iterations="rank.als_iterations")
-    similar_n: int = param("similar.n", integer(1))
-    label_days: int = param("rank.label_days", integer(1))
-    ranking: RankingConfig = section(RankingConfig)
-    negatives_per_user: int = param("rank.negatives_per_user", integer(0))
-    max_train_users: int = param("rank.max_train_users", integer(1))
-    model: RankerModelConfig = section(RankerModelConfig)
-
-
-@dataclasses.dataclass(frozen=True)
-class RankConfig(Config):
-    split_date: str = param("split.date", day())
-    similar_n: int = param("similar.n", integer(1))
-    n: int = param("rank.n", integer(1))
-    ranking: RankingConfig = section(RankingConfig)
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig(Config):
-    raw_dir: str = param("data.raw_dir", text())
-    popular_filter_seen: bool = param("popular.filter_seen", boolean())
-    ks: tuple[int, ...] = param("evaluate.k", increasing_integers(1))
-    oracle_max_users: int = param("evaluate.oracle_max_users", integer(1))
-    seed: int = param("evaluate.seed", integer(0))

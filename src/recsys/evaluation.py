@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from src.recsys.interactions import encode, pair_keys, unique_sorted
+from src.recsys.arrays import encode, pair_keys, unique_sorted
 from src.recsys.metrics import EMPTY, ranking_metrics
 
 # The recommenders `evaluate` scores, under the names of its results, plots (dvc.yaml's `plots` columns,

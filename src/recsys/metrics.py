@@ -21,7 +21,7 @@ full_list_share@k   share of users whose top-k has all k slots filled
 ==================  =================================================================================
 
 Everything is vectorised over users and slots. Membership tests go through sorted int64 ``row * n_cols + col``
-keys (``interactions.pair_keys``), so the largest extra allocation is one int64 array the size of the bigger
+keys (``arrays.pair_keys``), so the largest extra allocation is one int64 array the size of the bigger
 matrix's stored entries.
 
 Item indices: ``-1`` is an empty slot; an index ``>= n_items`` (``truth.shape[1]``) stands for an item outside
@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import portable
-from .interactions import find_sorted, pair_keys
+from .arrays import find_sorted, pair_keys
 
 EMPTY = -1
 

@@ -9,8 +9,8 @@ from typing import Callable
 
 import numpy as np
 
+from .arrays import encode
 from .evaluation import EvaluationSet
-from .interactions import encode
 from .metrics import EMPTY, ranking_metrics
 from .synthetic.preferences import YEAR_START, DayPreferences, GroundTruth
 

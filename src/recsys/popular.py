@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .interactions import encode, pair_keys, unique_sorted
+from .arrays import encode, pair_keys, unique_sorted
 
 
 def distinct_listeners(train: pd.DataFrame) -> pd.Series:

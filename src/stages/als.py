@@ -1,16 +1,24 @@
 """DVC stage `als`: fit implicit ALS on train and recommend the top-n for every train user."""
+import dataclasses
 import logging
 
 import pandas as pd
 
 from src.recsys import paths
-from src.recsys.als import fit_als
+from src.recsys.als import AlsFitConfig, fit_als
 from src.recsys.columns import PAIR_COLUMNS
-from src.recsys.config import AlsConfig
+from src.recsys.config import Config, boolean, integer, param, section
 from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.io import progress_logger, timed, write_parquet
 from src.recsys.stage import stage
 from src.recsys.topk import top_k_scores
+
+
+@dataclasses.dataclass(frozen=True)
+class AlsConfig(Config):
+    fit: AlsFitConfig = section(AlsFitConfig)
+    n: int = param("als.n", integer(1))
+    filter_seen: bool = param("als.filter_seen", boolean())
 
 
 @stage("als", AlsConfig)

@@ -1,4 +1,5 @@
 """DVC stage `clean`: validate the raw files, apply the cleaning rules, write items, events and catalogs."""
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -8,10 +9,16 @@ import pyarrow as pa
 from src.recsys import paths
 from src.recsys.catalogs import CATALOG_KINDS, build_items, entity_catalog, track_catalog
 from src.recsys.cleaning import clean_events, clean_tracks, read_events, read_tracks
-from src.recsys.config import CleanConfig
+from src.recsys.config import Config, integer, param, text
 from src.recsys.io import timed, write_json, write_parquet
 from src.recsys.stage import stage
 from src.recsys.validation import validate_raw_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanConfig(Config):
+    raw_dir: str = param("data.raw_dir", text())
+    min_user_events: int = param("clean.min_user_events", integer(1))
 
 
 @stage("clean", CleanConfig)

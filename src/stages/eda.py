@@ -1,15 +1,22 @@
 """DVC stage `eda`: summary metrics, plot data for `dvc plots` and PNG figures of the clean data."""
+import dataclasses
 import logging
 
 import pandas as pd
 
 from src.recsys import eda, figures
-from src.recsys.config import EdaConfig
+from src.recsys.config import Config, integer, param
 from src.recsys.io import write_csv, write_json
 from src.recsys.paths import EDA_FIGURES as FIGURES
 from src.recsys.paths import EDA_PLOTS as PLOTS
 from src.recsys.paths import EDA_SUMMARY, EVENTS, ITEMS, PROCESSED
 from src.recsys.stage import stage
+
+
+@dataclasses.dataclass(frozen=True)
+class EdaConfig(Config):
+    top_n: int = param("eda.top_n", integer(1))
+    histogram_bins: int = param("eda.histogram_bins", integer(1))
 
 
 @stage("eda", EdaConfig)

@@ -1,4 +1,5 @@
 """DVC stage `evaluate`: offline metrics of every recommender on the test split, plus per-k plot data."""
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -6,12 +7,21 @@ import pandas as pd
 
 from src.recsys import evaluation, headline, oracle, paths
 from src.recsys.columns import PAIR_COLUMNS, RANKED_COLUMNS, STARTED_AT, TRACK, USER
-from src.recsys.config import EvaluateConfig
+from src.recsys.config import Config, boolean, increasing_integers, integer, param, text
 from src.recsys.io import progress_logger, timed, write_csv, write_json
 from src.recsys.stage import stage
 from src.recsys.synthetic.preferences import has_ground_truth, load_ground_truth
 
 RECOMMENDATION_FILES = {evaluation.PERSONAL_ALS: paths.PERSONAL_ALS, evaluation.FINAL: paths.FINAL}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig(Config):
+    raw_dir: str = param("data.raw_dir", text())
+    popular_filter_seen: bool = param("popular.filter_seen", boolean())
+    ks: tuple[int, ...] = param("evaluate.k", increasing_integers(1))
+    oracle_max_users: int = param("evaluate.oracle_max_users", integer(1))
+    seed: int = param("evaluate.seed", integer(0))
 
 
 @stage("evaluate", EvaluateConfig)

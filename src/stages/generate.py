@@ -1,11 +1,19 @@
 """DVC stage `generate`: synthetic raw files shaped like the real Yandex Music data."""
+import dataclasses
 import logging
 
-from src.recsys.config import GenerateConfig
+from src.recsys.config import Config, integer, number, param
 from src.recsys.io import atomic_directory, timed
 from src.recsys.paths import SYNTHETIC
 from src.recsys.stage import stage
 from src.recsys.synthetic import generate_dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateConfig(Config):
+    scale: float = param("generate.scale", number(0.0, low_open=True))
+    seed: int = param("generate.seed", integer(0))
+    chunk_users: int = param("generate.chunk_users", integer(1))
 
 
 @stage("generate", GenerateConfig)

@@ -1,14 +1,20 @@
 """DVC stage `popular`: the top-popular baseline from the train split."""
+import dataclasses
 import logging
 
 import pandas as pd
 
 from src.recsys import paths
 from src.recsys.columns import PAIR_COLUMNS, TRACK
-from src.recsys.config import PopularConfig
+from src.recsys.config import Config, integer, param
 from src.recsys.io import write_parquet
 from src.recsys.popular import top_popular
 from src.recsys.stage import stage
+
+
+@dataclasses.dataclass(frozen=True)
+class PopularConfig(Config):
+    n: int = param("popular.n", integer(1))
 
 
 @stage("popular", PopularConfig)

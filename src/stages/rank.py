@@ -1,4 +1,5 @@
 """DVC stage `rank`: final recommendations, the ranker's top-n over candidates built on all train events."""
+import dataclasses
 import logging
 
 import pandas as pd
@@ -7,12 +8,20 @@ from catboost import CatBoost
 from src.recsys import paths
 from src.recsys.als import AlsModel
 from src.recsys.columns import TRACK
-from src.recsys.config import RankConfig
+from src.recsys.config import Config, day, integer, param, section
 from src.recsys.io import progress_logger, timed, write_parquet
 from src.recsys.ranking.candidates import similar_table_to_arrays
 from src.recsys.ranking.history import History
-from src.recsys.ranking.pipeline import RankingContext, recommend
+from src.recsys.ranking.pipeline import RankingConfig, RankingContext, recommend
 from src.recsys.stage import stage
+
+
+@dataclasses.dataclass(frozen=True)
+class RankConfig(Config):
+    split_date: str = param("split.date", day())
+    similar_n: int = param("similar.n", integer(1))
+    n: int = param("rank.n", integer(1))
+    ranking: RankingConfig = section(RankingConfig)
 
 
 @stage("rank", RankConfig)

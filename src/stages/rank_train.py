@@ -5,11 +5,10 @@ import pandas as pd
 
 from src.recsys import figures, paths
 from src.recsys.columns import TRACK
-from src.recsys.config import RankTrainConfig
 from src.recsys.io import atomic_path, progress_logger, timed, write_csv, write_json
 from src.recsys.ranking.model import fit_ranker, importances
 from src.recsys.ranking.pipeline import training_frame
-from src.recsys.ranking.training import feature_history, prepare_training
+from src.recsys.ranking.training import RankTrainConfig, feature_history, prepare_training
 from src.recsys.stage import stage
 
 

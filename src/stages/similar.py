@@ -1,14 +1,20 @@
 """DVC stage `similar`: for every train track, its most similar tracks by ALS item factors."""
+import dataclasses
 import logging
 
 from src.recsys import paths
 from src.recsys.als import AlsModel
 from src.recsys.columns import SIMILAR_TRACK, TRACK
-from src.recsys.config import SimilarConfig
+from src.recsys.config import Config, integer, param
 from src.recsys.interactions import ranked_frame
 from src.recsys.io import progress_logger, timed, write_parquet
 from src.recsys.stage import stage
 from src.recsys.topk import similar_items
+
+
+@dataclasses.dataclass(frozen=True)
+class SimilarConfig(Config):
+    n: int = param("similar.n", integer(1))
 
 
 @stage("similar", SimilarConfig)

@@ -1,13 +1,21 @@
 """DVC stage `split`: time-based train/test split of the clean events."""
+import dataclasses
 import logging
 
 import pandas as pd
 
 from src.recsys import paths
-from src.recsys.config import SplitConfig
+from src.recsys.config import Config, day, integer, number, param
 from src.recsys.io import write_json, write_parquet
 from src.recsys.split import time_split
 from src.recsys.stage import stage
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig(Config):
+    date: str = param("split.date", day())
+    train_sample_frac: float = param("split.train_sample_frac", number(0.0, 1.0, low_open=True))
+    seed: int = param("split.seed", integer(0))
 
 
 @stage("split", SplitConfig)

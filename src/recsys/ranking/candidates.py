@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..als import AlsModel
-from ..interactions import encode, lookup_sorted, pair_keys
+from ..arrays import encode, lookup_sorted, pair_keys
 from ..topk import top_k_scores
 from .history import History
 

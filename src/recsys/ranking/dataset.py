@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..interactions import encode, pair_keys, positions_in_groups
+from ..arrays import encode, pair_keys, positions_in_groups
 
 
 def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.datetime64]:

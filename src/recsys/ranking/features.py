@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from .. import portable
-from ..interactions import encode, lookup_sorted, pair_keys
+from ..arrays import encode, lookup_sorted, pair_keys
 from .candidates import NO_AGE, CandidateSources
 from .history import History, TrackStats
 

@@ -13,7 +13,8 @@ import pandas as pd
 
 import scipy.sparse as sp
 
-from ..interactions import InteractionMatrix, encode, segment_positions, unique_sorted
+from ..arrays import encode, segment_positions, unique_sorted
+from ..interactions import InteractionMatrix
 
 DAY = np.timedelta64(1, "D")
 

@@ -1,15 +1,27 @@
 """The CatBoost ranker: fit with early stopping on held-out users, score, and pick each user's top-n."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 from catboost import CatBoost, Pool
 
-from ..config import RankerModelConfig
-from ..interactions import positions_in_groups
+from ..arrays import positions_in_groups
+from ..config import Config, integer, number, param, text
 from .features import FEATURES
+
+
+@dataclasses.dataclass(frozen=True)
+class RankerModelConfig(Config):
+    loss: str = param("rank.model.loss", text())
+    iterations: int = param("rank.model.iterations", integer(1))
+    learning_rate: float = param("rank.model.learning_rate", number(0.0, low_open=True))
+    depth: int = param("rank.model.depth", integer(1, 16))
+    early_stopping_rounds: int = param("rank.model.early_stopping_rounds", integer(1))
+    validation_share: float = param("rank.model.validation_share", number(0.0, 1.0, low_open=True, high_open=True))
+    seed: int = param("rank.model.seed", integer(0))
 
 
 def split_users(user_ids: np.ndarray, validation_share: float, seed: int) -> np.ndarray:

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from ..als import AlsModel
-from ..config import RankingConfig
-from ..interactions import encode, positions_in_groups, ranked_table
+from ..arrays import encode, positions_in_groups
+from ..config import Config, integer, number, param, section
+from ..interactions import ranked_table
 from ..io import Progress
 from ..topk import similar_items
 from .candidates import CandidateSources, generate_candidates
@@ -22,6 +23,26 @@ from .dataset import label_candidates, sample_negatives
 from .features import FEATURES, TrackFeatures, TrackMeta, build_features
 from .history import History, TrackStats
 from .model import top_n
+
+
+@dataclass(frozen=True)
+class CandidateConfig(Config):
+    """How many candidates each source gives a user."""
+
+    als: int = param("rank.candidates.als", integer(1))
+    recent_listens: int = param("rank.candidates.recent_listens", integer(0))
+    popular: int = param("rank.candidates.popular", integer(0))
+    trending: int = param("rank.candidates.trending", integer(0))
+
+
+@dataclass(frozen=True)
+class RankingConfig(Config):
+    """What candidates and features read, the same for `rank_train` (as of T - W) and `rank` (as of T)."""
+
+    candidates: CandidateConfig = section(CandidateConfig)
+    recent_days: float = param("rank.recent_days", number(0.0, low_open=True))
+    affinity_half_life_days: float = param("rank.affinity_half_life_days", number(0.0, low_open=True))
+    batch_users: int = param("rank.batch_users", integer(1))
 
 
 @dataclass

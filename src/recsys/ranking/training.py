@@ -11,14 +11,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..als import AlsModel, fit_als
+from ..als import AlsFitConfig, AlsModel, fit_als
 from ..columns import STARTED_AT, TRACK, USER
-from ..config import RankTrainConfig, invalid
+from ..config import Config, day, integer, invalid, param, section
 from ..interactions import InteractionMatrix
 from ..io import timed
 from .dataset import label_window, training_users, window_events
 from .history import DAY, History
-from .pipeline import RankingContext, similar_for_recent
+from .model import RankerModelConfig
+from .pipeline import RankingConfig, RankingContext, similar_for_recent
+
+
+@dataclass(frozen=True)
+class RankTrainConfig(Config):
+    split_date: str = param("split.date", day())
+    als: AlsFitConfig = section(AlsFitConfig, iterations="rank.als_iterations")
+    similar_n: int = param("similar.n", integer(1))
+    label_days: int = param("rank.label_days", integer(1))
+    ranking: RankingConfig = section(RankingConfig)
+    negatives_per_user: int = param("rank.negatives_per_user", integer(0))
+    max_train_users: int = param("rank.max_train_users", integer(1))
+    model: RankerModelConfig = section(RankerModelConfig)
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
+from ..arrays import find_sorted
 from ..config import Config, integer, number, param, text
-from ..interactions import find_sorted
 from .bundle import ServingBundle
 from .ragged import RaggedTable
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import paths
-from ..interactions import encode, find_sorted, unique_sorted
+from ..arrays import encode, find_sorted, unique_sorted
 from ..io import DataValidationError
 from .ragged import PARTS, RaggedTable
 

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .. import headline
+from ..arrays import positions_in_groups, segment_positions
 from ..config import Config, increasing_integers, integer, param, section
 from ..evaluation import build_evaluation_set, evaluate_recommendations
-from ..interactions import positions_in_groups, segment_positions
 from ..io import Progress
 from .blend import MODES, BlendConfig, Heard, recommend
 from .bundle import ServingBundle

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from ..interactions import positions_in_groups
+from ..arrays import positions_in_groups
 from .catalog import Catalog
 from .preferences import DAYS_IN_YEAR, YEAR_START, track_weights
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..interactions import segment_positions
+from ..arrays import segment_positions
 
 GROUND_TRUTH_DIR = "ground_truth"  # beside the raw files, written only by the generator
 CHANNELS = ("p_genre", "p_artist", "p_popular")

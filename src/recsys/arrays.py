@@ -1,0 +1,97 @@
+"""Vectorised helpers on sorted integer arrays: id encoding, membership and lookup, group positions.
+
+Pure numpy on ids and keys, no tables or models: the low-level layer every stage shares (RecTools keeps the
+same kind of helpers in ``utils/indexing.py``). The user x track matrix and the ranked tables built on it are
+in ``interactions``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Ids spanning at most this many values (beyond the count of distinct ids) are encoded via a lookup table.
+_DENSE_SPAN_SLACK = 1 << 24
+
+
+def encode(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """int32 position of each value in the sorted unique ``ids``, -1 where absent (lookup table when ids are dense)."""
+    values = np.asarray(values)
+    if len(ids) == 0 or len(values) == 0:
+        return np.full(len(values), -1, dtype=np.int32)
+    low, high = int(ids[0]), int(ids[-1])
+    if low >= 0 and high < len(ids) + _DENSE_SPAN_SLACK:
+        table = np.full(high + 1, -1, dtype=np.int32)
+        table[ids] = np.arange(len(ids), dtype=np.int32)
+        if values.min() >= 0 and values.max() <= high:
+            return table[values]
+        inside = (values >= 0) & (values <= high)
+        codes = np.full(len(values), -1, dtype=np.int32)
+        codes[inside] = table[values[inside]]
+        return codes
+    return find_sorted(ids, values).astype(np.int32)
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a presence bitmap instead of a sort when the ids are small non-negative ints."""
+    values = np.asarray(values)
+    if len(values) == 0:
+        return values[:0].copy()
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high < 4 * len(values) + _DENSE_SPAN_SLACK:
+        present = np.zeros(high + 1, dtype=bool)
+        present[values] = True
+        return np.flatnonzero(present).astype(values.dtype)
+    return np.sort(pd.unique(values))
+
+
+def segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(segment number, position) for every position of the ranges [starts[i], ends[i]), vectorised."""
+    lengths = ends - starts
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return owner, offsets + np.repeat(starts, lengths)
+
+
+def positions_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal values (``sorted_groups`` is sorted)."""
+    return np.arange(len(sorted_groups)) - np.searchsorted(sorted_groups, sorted_groups)
+
+
+def pair_keys(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> np.ndarray:
+    """One int64 key ``row * n_cols + col`` per (row, col) pair: sorting or searching keys handles pairs at once.
+
+    >>> pair_keys(np.array([0, 1, 1]), np.array([2, 0, 3]), 4)
+    array([2, 4, 7])
+    """
+    return np.asarray(rows).astype(np.int64) * n_cols + cols
+
+
+def find_sorted(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each ``query`` value in the sorted unique ``sorted_keys``, -1 where absent (binary search).
+
+    The query is cast to the keys' dtype first: searching int64 values in int32 keys would make numpy
+    convert (copy) the whole key array on every call.
+    """
+    query, inside = as_dtype_of(sorted_keys, query)
+    if len(sorted_keys) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    position = np.searchsorted(sorted_keys, query).clip(0, len(sorted_keys) - 1)
+    return np.where((sorted_keys[position] == query) & inside, position, -1)
+
+
+def as_dtype_of(keys: np.ndarray, query) -> tuple[np.ndarray, np.ndarray | bool]:
+    """``query`` in the integer dtype of ``keys``, and where its values fit that dtype (others cannot match)."""
+    query = np.asarray(query)
+    if query.dtype == keys.dtype or not (np.issubdtype(query.dtype, np.integer) and np.issubdtype(keys.dtype, np.integer)):
+        return query, True
+    limits = np.iinfo(keys.dtype)
+    inside = (query >= limits.min) & (query <= limits.max)
+    return np.where(inside, query, 0).astype(keys.dtype), inside
+
+
+def lookup_sorted(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default) -> np.ndarray:
+    """``values`` aligned with the sorted unique ``sorted_keys``, read at ``query``; ``default`` where absent."""
+    position = find_sorted(sorted_keys, query)
+    if len(sorted_keys) == 0:
+        return np.full(len(position), default, dtype=values.dtype)
+    return np.where(position >= 0, values[position], default)
