@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from src.recsys.serving.blend import SOURCES, recommend
 from src.service.app import create_app
-from src.service.schemas import Recommendations
+from src.service.schemas import ErrorBody, Recommendations
 from tests.service_fixtures import (NOT_LISTENED, SIMILAR, TOP_POPULAR, UNNAMED, USER1_OFFLINE, USER2_OFFLINE,
                                     random_frames, save_bundle, settings_for, tiny_frames)
 
@@ -280,6 +281,70 @@ def test_an_unavailable_event_store_answers_503_not_500(tmp_path):
         blocker.execute("ROLLBACK")
         blocker.close()
         assert client.post("/users/1/listens", json={"track_id": NOT_LISTENED}).status_code == 201
-        store.close()  # shutting down: writes are refused with 503 too
+        with sqlite3.connect(tmp_path / "events.sqlite") as other:
+            other.execute("DROP TABLE listens")  # reads fail too: 503, whatever the backend's own error
+        for read in ("/users/1/listens", "/users/1/recommendations"):
+            failed = client.get(read)
+            assert failed.status_code == 503 and failed.headers["retry-after"] == "1", failed.text
+            assert "event store unavailable" in failed.json()["error"]
+        store.close()  # shutting down: reads and writes are refused with 503 too
         closed = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
         assert closed.status_code == 503 and "closed" in closed.json()["error"]
+        assert client.get("/users/1/listens").status_code == 503
+
+
+# ---------------------------------------------------------------- every answer has its documented shape
+
+
+RESPONSE_CASES = [  # (method, route template, url, body, status); user 1 has written one listen before
+    ("GET", "/users/{user_id}/recommendations", "/users/1/recommendations?k=12", None, 200),
+    ("GET", "/users/{user_id}/recommendations/offline", "/users/999/recommendations/offline", None, 200),
+    ("GET", "/users/{user_id}/recommendations/online", "/users/1/recommendations/online", None, 200),
+    ("POST", "/users/{user_id}/listens", "/users/1/listens", {"track_id": 11, "timestamp": 1_671_000_000.5}, 201),
+    ("GET", "/users/{user_id}/listens", "/users/1/listens", None, 200),
+    ("GET", "/tracks/{track_id}/similar", "/tracks/10/similar", None, 200),
+    ("GET", "/health", "/health", None, 200),
+    ("GET", "/ready", "/ready", None, 200),
+    ("GET", "/tracks/{track_id}/similar", "/tracks/12345/similar", None, 404),
+    ("POST", "/users/{user_id}/listens", "/users/1/listens", {"track_id": "ten"}, 422),
+]
+
+
+def response_models(app) -> dict[tuple[str, str], type]:
+    return {(method, route.path): route.response_model for route in app.routes
+            if isinstance(route, APIRoute) and route.response_model is not None for method in route.methods}
+
+
+def test_every_route_with_a_response_model_has_a_case(tiny):
+    assert {(method, path) for method, path, *_ in RESPONSE_CASES} == set(response_models(tiny.app))
+
+
+@pytest.mark.parametrize("method, route, url, body, status", RESPONSE_CASES)
+def test_every_answer_is_exactly_its_response_model(tiny, method, route, url, body, status):
+    """Handlers write orjson bytes past FastAPI's validation: the JSON must still be the documented model."""
+    listen(tiny, 1, 10, 1_671_000_000)
+    response = tiny.request(method, url, json=body)
+    assert response.status_code == status, response.text
+    model = response_models(tiny.app)[method, route] if status < 400 else ErrorBody
+    assert model.model_validate_json(response.content, strict=True).model_dump(mode="json") == response.json()
+
+
+def test_a_client_that_hangs_up_mid_body_is_counted_as_closed_not_as_a_500(tiny):
+    messages = iter([{"type": "http.request", "body": b'{"track_id"', "more_body": True}, {"type": "http.disconnect"}])
+    sent = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/users/1/listens", "raw_path": b"/users/1/listens", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 50000),
+             "server": ("127.0.0.1", 80)}
+    tiny.portal.call(tiny.app, scope, receive, send)
+    assert sent == []  # nobody to answer
+    text = tiny.get("/metrics").text
+    assert 'recsys_http_requests_total{method="POST",route="<unmatched>",status="499"} 1.0' in text
+    assert 'status="500"' not in text

@@ -1,8 +1,10 @@
 """The SQLite event store and the service settings, without HTTP."""
 from __future__ import annotations
 
+import ast
 import asyncio
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +60,36 @@ def test_a_closed_store_refuses_writes_and_is_not_ready(tmp_path):
     assert not store.ready()
     with pytest.raises(StoreClosed):
         asyncio.run(store.append(1, 1, 1))
+    with pytest.raises(StoreClosed):
+        asyncio.run(store.latest(1, 1))
+
+
+def test_a_failing_read_raises_the_stores_own_error(tmp_path):
+    store = SqliteListenStore(tmp_path / "events.sqlite")
+    try:
+        with sqlite3.connect(tmp_path / "events.sqlite") as other:
+            other.execute("DROP TABLE listens")
+        with pytest.raises(StoreUnavailable, match="no such table"):
+            asyncio.run(store.latest(1, 5))
+        with pytest.raises(StoreUnavailable, match="no such table"):
+            asyncio.run(store.heard(1))
+    finally:
+        store.close()
+
+
+def test_an_unopenable_database_raises_the_stores_own_error(tmp_path):
+    (tmp_path / "events.sqlite").mkdir()  # a folder where the file should be
+    with pytest.raises(StoreUnavailable, match="opening"):
+        SqliteListenStore(tmp_path / "events.sqlite")
+
+
+def test_only_the_store_knows_the_backend():
+    """The HTTP layer handles ``StoreUnavailable`` only; a second backend must not need changes there."""
+    for module in Path("src/service").glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert module.name == "store.py" or "sqlite3" not in imported, module
 
 
 def test_settings_from_params_with_environment_overrides(tmp_path):
