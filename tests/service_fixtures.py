@@ -1,28 +1,23 @@
 """Hand-made serving bundles and a real server process for the service tests.
 
 ``tiny_frames`` is small enough to reason about by hand (see its docstring); ``random_frames`` is a
-seeded random catalog for the property tests. ``ServerProcess`` runs ``python -m src.service`` on a
-free loopback port and waits for ``/ready``.
+seeded random catalog for the property tests. ``service_process`` runs ``python -m src.service`` on a
+free loopback port (``src.service.process``, shared with the load benchmark).
 """
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import yaml
 
 from src.recsys.serving.bundle import ServingBundle
+from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port
 from src.service.settings import Settings, settings_from
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVICE_PARAMS = {"bundle_dir": "bundle", "events_db": "online/events.sqlite", "host": "127.0.0.1", "port": 8000,
                   "recent_listens": 3, "recency_decay": 0.5,
                   "blend": {"strategy": "interleave", "online_weight": 0.5, "cold_online_weight": 0.5}}
@@ -94,12 +89,6 @@ def settings_for(base: Path, **overrides) -> Settings:
     return settings_from(SERVICE_PARAMS, base, env)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def write_params(base: Path) -> Path:
     path = base / "params.yaml"
     path.write_text(yaml.safe_dump({"service": SERVICE_PARAMS}), encoding="utf-8")
@@ -108,46 +97,12 @@ def write_params(base: Path) -> Path:
 
 def service_command(base: Path, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     """Run ``python -m src.service`` to completion (for settings that must make it refuse to start)."""
-    return subprocess.run([sys.executable, "-m", "src.service"], cwd=REPO_ROOT, capture_output=True, text=True,
+    return subprocess.run(SERVICE_COMMAND, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "RECSYS_PARAMS": str(write_params(base)), **(env or {})})
 
 
-class ServerProcess:
+def service_process(base: Path, env: dict[str, str] | None = None) -> ServerProcess:
     """``python -m src.service`` for a workdir ``base`` (params.yaml written there), on a free port."""
-
-    def __init__(self, base: Path, env: dict[str, str] | None = None):
-        self.base = base
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "RECSYS_PARAMS": str(write_params(base)), "RECSYS_PORT": str(self.port),
-                    **(env or {})}
-        self.process: subprocess.Popen | None = None
-        self.log = base / "server.log"
-
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "src.service"], cwd=REPO_ROOT, env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"server not ready after {timeout} s:\n{self.log.read_text()}")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=15)
-
-    def __enter__(self) -> "ServerProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.kill(signal.SIGTERM)
+    port = free_port()
+    return ServerProcess(SERVICE_COMMAND, port, base / "server.log",
+                         {"RECSYS_PARAMS": str(write_params(base)), "RECSYS_PORT": str(port), **(env or {})})

@@ -6,12 +6,13 @@ import signal
 
 import httpx
 
-from tests.service_fixtures import ServerProcess, save_bundle, service_command, tiny_frames
+from src.service.process import ServerProcess
+from tests.service_fixtures import save_bundle, service_command, service_process, tiny_frames
 
 
 def test_acknowledged_listens_survive_kill_9(tmp_path):
     save_bundle(tiny_frames(), tmp_path / "bundle")
-    server = ServerProcess(tmp_path).start()
+    server = service_process(tmp_path).start()
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             assert client.get("/health").json()["status"] == "ok"
@@ -24,9 +25,9 @@ def test_acknowledged_listens_survive_kill_9(tmp_path):
             first = client.get("/users/1/recommendations", params={"k": 5}).json()
         in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
     finally:
-        server.kill(signal.SIGKILL)
+        server.stop(signal.SIGKILL)
     assert server.process.returncode == -signal.SIGKILL
-    with ServerProcess(tmp_path) as restarted, httpx.Client(base_url=restarted.url, timeout=10) as client:
+    with service_process(tmp_path) as restarted, httpx.Client(base_url=restarted.url, timeout=10) as client:
         for user in range(4):
             stored = client.get(f"/users/{user}/listens", params={"limit": 1000}).json()["listens"]
             expected = [listen for listen in reversed(acknowledged) if listen["user_id"] == user]
@@ -67,6 +68,6 @@ async def kill_while_writing(server: ServerProcess, user_id: int, writes: int, k
     async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
         tasks = [asyncio.create_task(write(client, n)) for n in range(writes)]
         await asyncio.wait_for(enough.wait(), timeout=30)
-        server.kill(signal.SIGKILL)
+        server.stop(signal.SIGKILL)
         await asyncio.gather(*tasks)
     return list(acknowledged)
