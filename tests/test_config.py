@@ -9,7 +9,8 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, run_stage
+from tests.helpers import REPO_ROOT
+from tests.helpers.raw import run_stage
 from src.recsys import config, evaluation, headline
 from src.recsys.config import AlsConfig, ConfigError, EvaluateConfig, RankTrainConfig, SplitConfig
 from src.recsys.serving.replay import ReplayConfig
@@ -112,12 +113,10 @@ def test_als_with_zero_factors_exits_1_before_reading_data(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
-def test_split_after_the_last_listen_exits_1_and_writes_nothing(tmp_path):
-    from recsys_fixtures import generated
-
+def test_split_after_the_last_listen_exits_1_and_writes_nothing(tmp_path, generated):
     folder = tmp_path / "data" / "processed"
     folder.mkdir(parents=True)
-    generated().events.to_parquet(folder / "events.parquet")
+    generated.events.to_parquet(folder / "events.parquet")
     stage_dir(tmp_path, "split.date", "2023-03-01", [])
     result = run_stage("split", tmp_path)
     assert result.returncode == 1

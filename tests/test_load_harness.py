@@ -10,7 +10,7 @@ from benchmarks.load.report import latency_stats, summarise
 from benchmarks.load.server import Target, check_loopback
 from benchmarks.load.workload import KINDS, LISTEN, RECS_COLD, RECS_RETURNING, RECS_WARM, Mix, make_workload
 from src.recsys.serving.bundle import ServingBundle
-from tests.service_fixtures import random_frames
+from tests.helpers.bundles import random_frames
 
 
 @pytest.fixture(scope="module")

@@ -7,27 +7,26 @@ import signal
 import httpx
 
 from src.service.process import ServerProcess
-from tests.service_fixtures import save_bundle, service_command, service_process, tiny_frames
+from tests.helpers.bundles import tiny_bundle
+from tests.helpers.service import service_command
 
 
-def test_acknowledged_listens_survive_kill_9(tmp_path):
-    save_bundle(tiny_frames(), tmp_path / "bundle")
-    server = service_process(tmp_path).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            assert client.get("/health").json()["status"] == "ok"
-            acknowledged = []
-            for n in range(40):
-                response = client.post(f"/users/{n % 4}/listens", json={"track_id": 10 + n % 30,
-                                                                         "timestamp": 1_671_000_000 + n})
-                assert response.status_code == 201, response.text
-                acknowledged.append(response.json())
-            first = client.get("/users/1/recommendations", params={"k": 5}).json()
-        in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
-    finally:
-        server.stop(signal.SIGKILL)
+def test_acknowledged_listens_survive_kill_9(tmp_path, start_service):
+    tiny_bundle(tmp_path / "bundle")
+    server = start_service(tmp_path)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        acknowledged = []
+        for n in range(40):
+            response = client.post(f"/users/{n % 4}/listens", json={"track_id": 1 + n % 12,
+                                                                     "timestamp": 1_671_000_000 + n})
+            assert response.status_code == 201, response.text
+            acknowledged.append(response.json())
+        first = client.get("/users/1/recommendations", params={"k": 5}).json()
+    in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
     assert server.process.returncode == -signal.SIGKILL
-    with service_process(tmp_path) as restarted, httpx.Client(base_url=restarted.url, timeout=10) as client:
+    restarted = start_service(tmp_path)
+    with httpx.Client(base_url=restarted.url, timeout=10) as client:
         for user in range(4):
             stored = client.get(f"/users/{user}/listens", params={"limit": 1000}).json()["listens"]
             expected = [listen for listen in reversed(acknowledged) if listen["user_id"] == user]
@@ -42,7 +41,7 @@ def test_acknowledged_listens_survive_kill_9(tmp_path):
 
 
 def test_refuses_a_public_address_without_token_and_a_missing_bundle(tmp_path):
-    save_bundle(tiny_frames(), tmp_path / "bundle")
+    tiny_bundle(tmp_path / "bundle")
     exposed = service_command(tmp_path, {"RECSYS_HOST": "0.0.0.0"})
     assert exposed.returncode == 2 and "RECSYS_WRITE_TOKEN" in exposed.stderr
     missing = service_command(tmp_path, {"RECSYS_BUNDLE_DIR": str(tmp_path / "nowhere")})
