@@ -11,43 +11,42 @@ from src.recsys.interactions import ranked_frame
 from src.recsys.popular import top_popular
 from src.recsys.topk import similar_items
 
-from recsys_fixtures import als_model, als_recommendations, evaluation_set, generated, train_matrix
 
 N = 30
 N_SIMILAR = 10
 
 
 @pytest.fixture(scope="module")
-def recs() -> pd.DataFrame:
-    return als_recommendations(N)
+def recs(als_recommendations) -> pd.DataFrame:
+    return als_recommendations
 
 
 @pytest.fixture(scope="module")
-def similar() -> pd.DataFrame:
+def similar(als_model) -> pd.DataFrame:
     """What the `similar` stage writes."""
-    model = als_model()
+    model = als_model
     indices, scores = similar_items(model.item_factors, N_SIMILAR)
     return ranked_frame(model.item_ids, model.item_ids, indices, scores, "track_id", "similar_track_id")
 
 
-def test_interaction_matrix_is_binary_with_real_ids():
-    train = generated().train
-    data = train_matrix()
+def test_interaction_matrix_is_binary_with_real_ids(generated, train_matrix):
+    train = generated.train
+    data = train_matrix
     assert np.array_equal(data.user_ids, np.sort(train["user_id"].unique()))
     assert np.array_equal(data.item_ids, np.sort(train["track_id"].unique()))
     assert data.matrix.nnz == len(train[["user_id", "track_id"]].drop_duplicates())
     assert set(np.unique(data.matrix.data)) == {1.0}
 
 
-def test_recommendations_use_real_ids(recs):
-    model, train = als_model(), generated().train
+def test_recommendations_use_real_ids(generated, train_matrix, als_model, recs):
+    model, train = als_model, generated.train
     # generated track ids are sparse (up to ~300k for ~3k tracks): codes would not be valid ids
     assert model.item_ids.max() > 10 * len(model.item_ids)
     assert set(recs["user_id"].unique()) == set(train["user_id"].unique())
     assert recs["track_id"].isin(train["track_id"].unique()).all()
     assert recs["user_id"].dtype == np.int32 and recs["track_id"].dtype == np.int32
     # the list of a few users equals a brute-force scoring mapped to real ids
-    data = train_matrix()
+    data = train_matrix
     for row in (0, len(model.user_ids) // 2, len(model.user_ids) - 1):
         scores = model.item_factors @ model.user_factors[row]
         scores[data.matrix[row].indices] = -np.inf
@@ -58,8 +57,8 @@ def test_recommendations_use_real_ids(recs):
         assert got[0] == expected[0]
 
 
-def test_recommendations_never_include_seen_tracks(recs):
-    train = generated().train[["user_id", "track_id"]].drop_duplicates()
+def test_recommendations_never_include_seen_tracks(generated, recs):
+    train = generated.train[["user_id", "track_id"]].drop_duplicates()
     seen = recs.merge(train, on=["user_id", "track_id"])
     assert len(seen) == 0
 
@@ -76,8 +75,8 @@ def test_ranks_and_scores(recs):
     assert recs["rank"].dtype == np.int16 and recs["score"].dtype == np.float32
 
 
-def test_similar_never_includes_the_track_itself(similar):
-    model = als_model()
+def test_similar_never_includes_the_track_itself(als_model, similar):
+    model = als_model
     assert not (similar["track_id"] == similar["similar_track_id"]).any()
     assert set(similar["track_id"]) == set(model.item_ids)
     assert similar["similar_track_id"].isin(model.item_ids).all()
@@ -88,8 +87,8 @@ def test_similar_never_includes_the_track_itself(similar):
     assert (similar["score"] <= 1.0 + 1e-5).all()
 
 
-def test_similar_uses_real_ids_and_cosine(similar):
-    model = als_model()
+def test_similar_uses_real_ids_and_cosine(als_model, similar):
+    model = als_model
     unit = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
     for row in (0, 17, len(model.item_ids) - 1):
         cosine = unit @ unit[row]
@@ -100,8 +99,8 @@ def test_similar_uses_real_ids_and_cosine(similar):
         assert got["score"].item() == pytest.approx(cosine.max(), abs=1e-4)
 
 
-def test_als_model_save_load_round_trip(tmp_path):
-    model = als_model()
+def test_als_model_save_load_round_trip(als_model, tmp_path):
+    model = als_model
     path = tmp_path / "models" / "als.npz"
     path.parent.mkdir()
     model.save(path)
@@ -126,10 +125,10 @@ def test_ranked_frame_drops_padding():
     assert np.isfinite(frame["score"]).all()
 
 
-def test_als_beats_top_popular(recs):
+def test_als_beats_top_popular(generated, evaluation_set, recs):
     """On default-like generated data ALS is far ahead of the popular baseline (~2.8x at scale 0.02, ~2.5x here)."""
-    data = generated()
-    evaluation = evaluation_set()
+    data = generated
+    evaluation = evaluation_set
     popular = top_popular(data.train, data.items, 100)["track_id"].to_numpy()
     baseline = evaluate_popular(popular, evaluation, [10], filter_seen=True)["ndcg_at_10"]
     als = evaluate_recommendations(recs, evaluation, [10])["ndcg_at_10"]

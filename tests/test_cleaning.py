@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from conftest import catalog_frame, events_from_rows, tracks_table
+from tests.helpers.raw import EVENT_ROWS, catalog_frame, events_from_rows, tracks_table
 from src.recsys.catalogs import build_items, entity_catalog, track_catalog
 from src.recsys.cleaning import Events, clean_events, clean_tracks
 
@@ -197,7 +197,6 @@ def test_few_events_rule_counts_remaining_events_after_the_other_rules():
 
 def test_event_report_counts_each_rule_exactly(raw_tables):
     """The shared fixture: one row per rule, rules applied in the documented order."""
-    from conftest import EVENT_ROWS
 
     has_nulls = np.zeros(len(EVENT_ROWS) + 1, dtype=bool)
     has_nulls[-1] = True

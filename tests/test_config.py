@@ -9,7 +9,6 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, run_stage
 from src.recsys import evaluation, headline
 from src.recsys.als import AlsFitConfig
 from src.recsys.config import ConfigError
@@ -18,6 +17,8 @@ from src.recsys.serving.replay import ReplayConfig
 from src.stages.als import AlsConfig
 from src.stages.evaluate import EvaluateConfig
 from src.stages.split import SplitConfig
+from tests.helpers import REPO_ROOT
+from tests.helpers.raw import run_stage
 
 DVC = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -117,12 +118,10 @@ def test_als_with_zero_factors_exits_1_before_reading_data(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
-def test_split_after_the_last_listen_exits_1_and_writes_nothing(tmp_path):
-    from recsys_fixtures import generated
-
+def test_split_after_the_last_listen_exits_1_and_writes_nothing(tmp_path, generated):
     folder = tmp_path / "data" / "processed"
     folder.mkdir(parents=True)
-    generated().events.to_parquet(folder / "events.parquet")
+    generated.events.to_parquet(folder / "events.parquet")
     stage_dir(tmp_path, "split.date", "2023-03-01", [])
     result = run_stage("split", tmp_path)
     assert result.returncode == 1

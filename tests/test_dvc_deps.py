@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 PACKAGE_MARKERS = {"src/__init__.py", "src/recsys/__init__.py"}
 STAGES_PACKAGE = "src/stages/__init__.py"  # runs before every stage: pins the BLAS kernels

@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from src.recsys.headline import (
     MAX_DECLARED_NUMBERS, OFFLINE_METRICS, SIGNIFICANT_DIGITS, count_numbers, headline, markdown_table,
     round_significant,

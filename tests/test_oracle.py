@@ -11,19 +11,18 @@ from src.recsys.popular import top_popular
 from src.recsys.synthetic import load_ground_truth
 from src.recsys.synthetic.preferences import preference_matrix
 
-from recsys_fixtures import als_recommendations, evaluation_set, generated
 
 K = 10
 
 
 @pytest.fixture(scope="module")
-def truth():
-    return load_ground_truth(generated().raw_dir)
+def truth(generated):
+    return load_ground_truth(generated.raw_dir)
 
 
 @pytest.fixture(scope="module")
-def day() -> int:
-    return oracle.test_period_day(generated().test["started_at"].to_numpy())
+def day(generated) -> int:
+    return oracle.test_period_day(generated.test["started_at"].to_numpy())
 
 
 def test_test_period_day_is_the_middle_day():
@@ -52,13 +51,13 @@ def test_sample_rows_seeded_sorted_unique():
 
 
 @pytest.fixture(scope="module")
-def oracle_top(truth, day) -> np.ndarray:
-    data = evaluation_set()
+def oracle_top(evaluation_set, truth, day) -> np.ndarray:
+    data = evaluation_set
     return oracle.oracle_top_items(truth, data, np.arange(len(data.users)), day, K)
 
 
-def test_oracle_never_returns_seen_or_non_train_items(oracle_top):
-    data = evaluation_set()
+def test_oracle_never_returns_seen_or_non_train_items(evaluation_set, oracle_top):
+    data = evaluation_set
     assert oracle_top.shape == (len(data.users), K)
     assert (oracle_top != EMPTY).all()  # thousands of unseen tracks: every list is full
     rows = np.repeat(np.arange(len(data.users)), K)
@@ -69,8 +68,8 @@ def test_oracle_never_returns_seen_or_non_train_items(oracle_top):
     assert all(len(set(row)) == K for row in oracle_top[:200])
 
 
-def test_oracle_lists_follow_true_preference(truth, day, oracle_top):
-    data = evaluation_set()
+def test_oracle_lists_follow_true_preference(evaluation_set, truth, day, oracle_top):
+    data = evaluation_set
     truth_columns = encode(data.item_ids, truth.tracks["track_id"].to_numpy())
     for row in (0, len(data.users) // 3, len(data.users) - 1):
         pref = preference_matrix(truth, data.users[[row]], day)[0]
@@ -83,9 +82,9 @@ def test_oracle_lists_follow_true_preference(truth, day, oracle_top):
         assert pref[truth_columns[outside]].max() <= listed[-1]
 
 
-def test_oracle_pads_when_few_items_are_left(truth, day):
+def test_oracle_pads_when_few_items_are_left(evaluation_set, truth, day):
     """With k larger than the unseen train tracks, the list holds exactly those, then EMPTY."""
-    data = evaluation_set()
+    data = evaluation_set
     rows = np.array([0, 5])
     top = oracle.oracle_top_items(truth, data, rows, day, data.n_items + 5)
     truth_columns = encode(data.item_ids, truth.tracks["track_id"].to_numpy())
@@ -98,14 +97,14 @@ def test_oracle_pads_when_few_items_are_left(truth, day):
         assert (top[i][len(filled):] == EMPTY).all()
 
 
-def test_oracle_beats_als_and_popular(oracle_top):
+def test_oracle_beats_als_and_popular(generated, als_recommendations, evaluation_set, oracle_top):
     """Loose margins: at this scale the oracle scores ndcg@10 ~0.52, ALS ~0.33, popular ~0.13."""
-    data = evaluation_set()
-    gen = generated()
+    data = evaluation_set
+    gen = generated
     ks = [K]
     best = ranking_metrics(oracle_top, data.truth, data.train, data.item_listeners,
                            data.n_train_users, data.n_train_items, ks)["ndcg_at_10"]
-    als = evaluate_recommendations(als_recommendations(30), data, ks)["ndcg_at_10"]
+    als = evaluate_recommendations(als_recommendations, data, ks)["ndcg_at_10"]
     popular = evaluate_popular(top_popular(gen.train, gen.items, 100)["track_id"].to_numpy(), data, ks, True)["ndcg_at_10"]
     assert best > 1.2 * als, (best, als)
     assert best > 2 * popular, (best, popular)

@@ -19,8 +19,7 @@ from src.recsys.ranking.model import fit_ranker, top_n
 from src.recsys.ranking.pipeline import RankingContext, recommend, similar_for_recent, training_frame
 from src.recsys.topk import similar_items, top_k_scores
 
-from recsys_fixtures import (RANK_N, RANK_TRAIN, RANKING, SIMILAR_N, SPLIT_DATE, als_model, als_recommendations, evaluation_set,
-                             generated, ranking_setup, train_matrix)
+from tests.helpers.synthetic import RANK_N, RANK_TRAIN, RANKING, SIMILAR_N, SPLIT_DATE
 
 NS = np.timedelta64(1, "ns")
 HOUR = np.timedelta64(1, "h")
@@ -61,8 +60,8 @@ def test_window_events_is_half_open():
     assert window_events(events, start, end)["track_id"].tolist() == [11, 12]
 
 
-def test_label_window_never_overlaps_the_test_period():
-    data = generated()
+def test_label_window_never_overlaps_the_test_period(generated):
+    data = generated
     start, end = label_window(SPLIT_DATE, RANK_TRAIN.label_days)
     labels = window_events(data.events, start, end)  # all events, test period included
     assert len(labels) > 0
@@ -124,9 +123,9 @@ def test_history_rows_and_events(small_events):
     assert history.track_id[event].tolist() == [20, 10, 30]
 
 
-def test_history_of_generated_train_respects_the_cutoff():
-    setup = ranking_setup()
-    train = generated().train
+def test_history_of_generated_train_respects_the_cutoff(generated, ranking_setup):
+    setup = ranking_setup
+    train = generated.train
     history = setup.history
     before = train[train["started_at"] < setup.start]
     assert len(history) == len(before) < len(train)
@@ -155,7 +154,7 @@ def test_track_stats_ignore_events_after_the_cutoff(small_events):
 # ---------------------------------------------------------------- the leak test
 
 
-def stage_features(events: pd.DataFrame, cutoff: np.datetime64, users: np.ndarray, model) -> tuple:
+def stage_features(events: pd.DataFrame, cutoff: np.datetime64, users: np.ndarray, model, items) -> tuple:
     """Candidates and features of ``users`` as `rank_train` computes them from ``events`` with cut-off ``cutoff``.
 
     ALS is not refit: the model is a deterministic function of the interaction matrix, which the
@@ -164,20 +163,20 @@ def stage_features(events: pd.DataFrame, cutoff: np.datetime64, users: np.ndarra
     history = History.before(events, cutoff)
     data = InteractionMatrix.from_events(events[events["started_at"].to_numpy() < cutoff])  # as rank_train
     similar = similar_for_recent(model, history, users, RANKING.candidates.recent_listens, SIMILAR_N)
-    context = RankingContext.build(history, model, data.matrix, similar, generated().items, RANKING)
+    context = RankingContext.build(history, model, data.matrix, similar, items, RANKING)
     frames = [frame.assign(user_id=batch[frame["user_pos"].to_numpy()]) for batch, frame in context.batches(users)]
     return history, data, pd.concat(frames, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
-def leak_case():
+def leak_case(generated, ranking_setup):
     """Base features of 900 users as of T - W, and the train events plus many events at or after T - W."""
-    setup = ranking_setup()
-    train = generated().train
+    setup = ranking_setup
+    train = generated.train
     cutoff = setup.start
     rng = np.random.default_rng(5)
     users = np.sort(rng.choice(setup.history.user_ids, 900, replace=False))
-    _, _, base = stage_features(train, cutoff, users, setup.model)
+    _, _, base = stage_features(train, cutoff, users, setup.model, generated.items)
 
     item_ids = setup.model.item_ids
     top_tracks = item_ids[base["item"].value_counts().index.to_numpy()[:40]]  # the most common candidates
@@ -223,7 +222,7 @@ def assert_bit_identical(left: pd.DataFrame, right: pd.DataFrame) -> None:
         assert a.tobytes() == b.tobytes(), f"column {column} differs"
 
 
-def test_features_ignore_events_at_or_after_the_cutoff(leak_case):
+def test_features_ignore_events_at_or_after_the_cutoff(generated, leak_case):
     """The leak test: thousands of events at/after the cut-off, on the users' own candidates and the
     charts, must change neither the history, nor the ALS input, nor any candidate or feature bit.
 
@@ -231,7 +230,7 @@ def test_features_ignore_events_at_or_after_the_cutoff(leak_case):
     cut-off (an off-by-one `<=`): the same comparison then fails.
     """
     setup, users, base, augmented = leak_case
-    history, data, features = stage_features(augmented, setup.start, users, setup.model)
+    history, data, features = stage_features(augmented, setup.start, users, setup.model, generated.items)
     for name in ("user_ids", "indptr", "track_id", "age_days"):
         assert getattr(history, name).tobytes() == getattr(setup.history, name).tobytes(), name
     # the ALS training matrix is identical, so refitting would give the same model
@@ -242,7 +241,7 @@ def test_features_ignore_events_at_or_after_the_cutoff(leak_case):
     assert_bit_identical(features, base)
 
 
-def test_leak_test_detects_an_off_by_one_cutoff(leak_case, monkeypatch):
+def test_leak_test_detects_an_off_by_one_cutoff(generated, leak_case, monkeypatch):
     """Canary: if History.before kept events at the cut-off (`<=` instead of `<`), features must change.
 
     Shifting the cut-off by 1 us keeps exactly the events at the cut-off (the extras and the label
@@ -259,7 +258,7 @@ def test_leak_test_detects_an_off_by_one_cutoff(leak_case, monkeypatch):
         return history
 
     monkeypatch.setattr(History, "before", classmethod(leaky))
-    history, _, features = stage_features(augmented, setup.start, users, setup.model)
+    history, _, features = stage_features(augmented, setup.start, users, setup.model, generated.items)
     assert len(history) > len(setup.history)  # the patch does leak
     changed = [column for column in FEATURES
                if len(features) != len(base) or features[column].to_numpy().tobytes() != base[column].to_numpy().tobytes()]
@@ -354,15 +353,15 @@ def test_sample_negatives_random_case():
 
 
 @pytest.fixture(scope="module")
-def candidates_case():
-    setup = ranking_setup()
+def candidates_case(ranking_setup):
+    setup = ranking_setup
     users = setup.users[::3]
     sizes = RANKING.candidates
     frame = generate_candidates(setup.context.sources, setup.history, users, sizes.als, sizes.recent_listens)
     return setup, users, frame
 
 
-def test_candidates_are_unseen_and_unique(candidates_case):
+def test_candidates_are_unseen_and_unique(generated, candidates_case):
     setup, users, frame = candidates_case
     sources = setup.context.sources
     assert frame["user_pos"].between(0, len(users) - 1).all()
@@ -373,7 +372,7 @@ def test_candidates_are_unseen_and_unique(candidates_case):
     # the same with real ids against the history's listens
     pairs = pd.DataFrame({"user_id": users[frame["user_pos"].to_numpy()],
                           "track_id": sources.model.item_ids[frame["item"].to_numpy()]})
-    before = generated().train
+    before = generated.train
     before = before[before["started_at"] < setup.start][["user_id", "track_id"]].drop_duplicates()
     assert len(pairs.merge(before)) == 0
 
@@ -455,8 +454,8 @@ def test_top_n_orders_each_users_best_rows():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    setup = ranking_setup()
+def trained(ranking_setup, tmp_path_factory):
+    setup = ranking_setup
     frame = training_frame(setup.context, setup.users, setup.labels, RANK_TRAIN.negatives_per_user,
                            np.random.default_rng(42), logging.getLogger("test"))
     ranker, report = fit_ranker(frame, RANK_TRAIN.model)
@@ -473,9 +472,9 @@ def test_two_fits_save_the_same_bytes(trained, tmp_path):
     assert "model_guid" not in again.get_metadata().keys()
 
 
-def test_training_frame(trained):
+def test_training_frame(ranking_setup, trained):
     frame, _, report = trained
-    setup = ranking_setup()
+    setup = ranking_setup
     assert list(frame.columns) == ["user_id", "item", "label", *FEATURES]
     assert set(frame["user_id"]) <= set(setup.users)
     assert frame.groupby("user_id")["label"].max().eq(1).all()  # users without a positive are dropped
@@ -492,11 +491,11 @@ def test_training_frame(trained):
 
 
 @pytest.fixture(scope="module")
-def final_recs(trained):
+def final_recs(generated, train_matrix, als_model, trained):
     """As the `rank` stage: history as of T, the ALS of the whole train, `similar` from its table."""
     _, ranker, _ = trained
-    data = generated()
-    model, matrix = als_model(), train_matrix()
+    data = generated
+    model, matrix = als_model, train_matrix
     indices, scores = similar_items(model.item_factors, SIMILAR_N)
     table = ranked_frame(model.item_ids, model.item_ids, indices, scores, "track_id", "similar_track_id")
     similar = similar_table_to_arrays(table, model.item_ids, SIMILAR_N)
@@ -505,9 +504,9 @@ def final_recs(trained):
     return recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), RANK_N)
 
 
-def test_recommend_gives_every_train_user_unseen_unique_tracks(final_recs):
+def test_recommend_gives_every_train_user_unseen_unique_tracks(generated, final_recs):
     recs, n = final_recs, RANK_N
-    train = generated().train
+    train = generated.train
     assert set(recs["user_id"]) == set(train["user_id"])
     assert recs["track_id"].isin(train["track_id"].unique()).all()  # real ids, not item codes
     assert {name: str(dtype) for name, dtype in recs.dtypes.items()} == {
@@ -524,9 +523,9 @@ def test_recommend_gives_every_train_user_unseen_unique_tracks(final_recs):
     assert (step[np.diff(ordered["user_id"].to_numpy()) == 0] <= 0).all()
 
 
-def test_final_recommendations_are_not_worse_than_als(final_recs):
+def test_final_recommendations_are_not_worse_than_als(als_recommendations, evaluation_set, final_recs):
     """Loose sanity check (final ndcg@10 ~0.37 vs ALS ~0.33 here): catches a broken ranker or inverted scores."""
-    data = evaluation_set()
+    data = evaluation_set
     final = evaluate_recommendations(final_recs, data, [10])["ndcg_at_10"]
-    als = evaluate_recommendations(als_recommendations(30), data, [10])["ndcg_at_10"]
+    als = evaluate_recommendations(als_recommendations, data, [10])["ndcg_at_10"]
     assert final > 0.95 * als, (final, als)

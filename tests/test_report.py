@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from src.recsys.report import PlotSpec, plot_specs, read_csv_text, render_plot
 
 PNG = b"\x89PNG"

@@ -16,8 +16,8 @@ import networkx as nx
 import pytest
 from dvc.repo import Repo
 
-from conftest import REPO_ROOT
 from src.recsys.config import Config
+from tests.helpers import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,21 @@
-"""The service's HTTP API against the real app (in-process ASGI client) and a hand-made bundle."""
+"""The service's HTTP API against the real app (in-process ASGI client) and the tiny hand-made bundle."""
 from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
 
 import numpy as np
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from src.recsys.serving.blend import SOURCES, recommend
 from src.service.app import create_app
-from src.service.schemas import Recommendations
-from tests.service_fixtures import (NOT_LISTENED, SIMILAR, TOP_POPULAR, UNNAMED, USER1_OFFLINE, USER2_OFFLINE,
-                                    random_frames, save_bundle, settings_for, tiny_frames)
+from src.service.schemas import ErrorBody, Recommendations
+from tests.helpers.bundles import COURSE_CASES, NO_SIMILAR, NOT_LISTENED, UNNAMED, random_frames, save_bundle
+from tests.helpers.service import settings_for
 
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
-    with TestClient(create_app(settings_for(tmp_path), bundle)) as client:
-        yield client
 
 
 def listen(client, user_id, track_id, timestamp=None, **kwargs):
@@ -34,46 +31,35 @@ def items(response, field="track_id"):
 # ---------------------------------------------------------------- the course's three cases
 
 
-def test_user_without_personal_recommendations_gets_top_popular(tiny):
-    response = tiny.get("/users/999/recommendations", params={"k": 5})
+def name(track: int) -> str | None:
+    return None if track == UNNAMED else f"Song {track}"
+
+
+@pytest.mark.parametrize("case", COURSE_CASES.values(), ids=COURSE_CASES.keys())
+def test_the_course_cases(tiny, case):
+    """test_serving.py's cases through HTTP: the listens go through the store, the names come from the catalog."""
+    for n, track in enumerate(case.listens):
+        assert listen(tiny, case.user_id, track, 1_671_000_000 + n).status_code == 201
+    response = tiny.get(f"/users/{case.user_id}/recommendations", params={"k": case.k})
     body = response.json()
-    assert body["cold"] is True and body["user_id"] == 999 and body["mode"] == "blended" and body["k"] == 5
-    assert items(response) == TOP_POPULAR
-    assert items(response, "source") == ["popular"] * 5
-    assert items(response, "name") == [f"Track {t}" for t in TOP_POPULAR]
+    assert (body["user_id"], body["mode"], body["k"], body["cold"]) == (case.user_id, "blended", case.k, case.cold)
+    assert items(response) == case.tracks and items(response, "source") == case.sources
+    assert items(response, "name") == [name(track) for track in case.tracks]
 
 
 def test_cold_user_with_history_gets_popular_minus_what_they_heard(tiny):
-    # user 3 heard 1, 4, 6 in train and has no personal list; then hears 2 online
-    assert listen(tiny, 3, 2, "2022-12-20T10:00:00Z").status_code == 201
-    assert items(tiny.get("/users/3/recommendations/offline", params={"k": 5})) == [3, 5, 7, 8, 9]
+    # user 102 heard 1 in train and has no personal list; then hears 2 online
+    assert listen(tiny, 102, 2, "2022-12-20T10:00:00Z").status_code == 201
+    assert items(tiny.get("/users/102/recommendations/offline", params={"k": 3})) == [3, 4, 5]
 
 
-def test_user_with_personal_recommendations_and_no_online_history(tiny):
-    response = tiny.get("/users/1/recommendations")
-    assert response.json()["cold"] is False
-    assert items(response) == USER1_OFFLINE[:10]
-    assert items(response, "source") == ["offline"] * 10
-    short = tiny.get("/users/2/recommendations", params={"k": 6})
-    # user 2 heard 4 and 5: the backfill skips them
-    assert items(short) == USER2_OFFLINE + [1, 2, 3]
-    assert items(short, "source") == ["offline"] * 3 + ["popular"] * 3
-
-
-def test_online_listens_change_the_list(tiny):
-    before = items(tiny.get("/users/1/recommendations"))
-    assert listen(tiny, 1, 11, "2022-12-20T10:00:00Z").status_code == 201
-    assert listen(tiny, 1, 10, "2022-12-20T11:00:00Z").status_code == 201
-    response = tiny.get("/users/1/recommendations")
-    after = items(response)
-    assert after != before
-    # online scores: similar of 10 (weight 1: 12 -> 0.5, 13 -> 0.33; 11 is heard) plus of 11 (weight 0.5:
-    # 14 -> 0.5, 15 -> 0.17), ties by lower id; interleaved with the offline list
-    assert after[:4] == [12, 20, 14, 21]
-    assert items(response, "source")[:4] == ["online", "offline", "online", "offline"]
-    assert not {10, 11} & set(after)
-    online = items(tiny.get("/users/1/recommendations/online", params={"k": 4}))
-    assert online[:3] == [12, 14, 13] and 10 not in online and 11 not in online
+def test_the_debugging_views_show_one_side_each(tiny):
+    for n, track in enumerate((2, 4)):  # user 101 heard 3 in train
+        listen(tiny, 101, track, 1_671_000_000 + n)
+    online = tiny.get("/users/101/recommendations/online", params={"k": 4})
+    assert items(online) == [12, 10, 11, 1] and items(online, "source") == ["online"] * 3 + ["popular"]
+    offline = tiny.get("/users/101/recommendations/offline", params={"k": 4})
+    assert items(offline) == [7, 8, 1, 5] and items(offline, "source") == ["offline"] * 2 + ["popular"] * 2
 
 
 # ---------------------------------------------------------------- the properties of every list
@@ -116,16 +102,16 @@ def test_random_users_and_listens_keep_every_property(tmp_path, seed):
 
 
 def test_listens_are_read_latest_first_by_timestamp_then_insertion(tiny):
-    first = listen(tiny, 5, 12, "2022-12-20T10:00:00Z").json()
-    listen(tiny, 5, 13, 1671530400)  # the same instant as epoch seconds: later insertion comes first
-    listen(tiny, 5, 14, "2022-12-19T10:00:00+02:00")
-    assert first == {"id": first["id"], "user_id": 5, "track_id": 12, "timestamp": "2022-12-20T10:00:00Z"}
+    first = listen(tiny, 5, 10, "2022-12-20T10:00:00Z").json()
+    listen(tiny, 5, 11, 1671530400)  # the same instant as epoch seconds: later insertion comes first
+    listen(tiny, 5, 5, "2022-12-19T10:00:00+02:00")
+    assert first == {"id": first["id"], "user_id": 5, "track_id": 10, "timestamp": "2022-12-20T10:00:00Z"}
     body = tiny.get("/users/5/listens", params={"limit": 2}).json()
     assert body == {"user_id": 5, "listens": [
-        {"track_id": 13, "name": "Track 13", "timestamp": "2022-12-20T10:00:00Z"},
-        {"track_id": 12, "name": "Track 12", "timestamp": "2022-12-20T10:00:00Z"}]}
+        {"track_id": 11, "name": "Song 11", "timestamp": "2022-12-20T10:00:00Z"},
+        {"track_id": 10, "name": "Song 10", "timestamp": "2022-12-20T10:00:00Z"}]}
     everything = tiny.get("/users/5/listens", params={"limit": 1000}).json()["listens"]
-    assert [entry["track_id"] for entry in everything] == [13, 12, 14]
+    assert [entry["track_id"] for entry in everything] == [11, 10, 5]
     assert everything[2]["timestamp"] == "2022-12-19T08:00:00Z"
     assert tiny.get("/users/6/listens").json() == {"user_id": 6, "listens": []}
 
@@ -139,11 +125,10 @@ def test_a_listen_without_timestamp_is_now_and_names_may_be_missing(tiny):
 
 
 def test_similar_tracks(tiny):
-    body = tiny.get("/tracks/10/similar", params={"k": 2}).json()
-    assert body["track_id"] == 10 and body["name"] == "Track 10"
-    assert [item["track_id"] for item in body["items"]] == SIMILAR[10][:2]
-    assert [item["score"] for item in body["items"]] == [1.0, 0.5]
-    assert tiny.get("/tracks/39/similar").json()["items"] == []  # known, but nothing similar
+    body = tiny.get("/tracks/1/similar", params={"k": 1}).json()
+    assert body == {"track_id": 1, "name": "Song 1", "items": [{"track_id": 9, "name": "Song 9", "score": 0.9}]}
+    assert [item["score"] for item in tiny.get("/tracks/1/similar").json()["items"]] == [0.9, 0.5]
+    assert tiny.get(f"/tracks/{NO_SIMILAR}/similar").json()["items"] == []  # known, but nothing similar
     missing = tiny.get("/tracks/12345/similar")
     assert missing.status_code == 404 and "12345" in missing.json()["error"]
 
@@ -200,9 +185,8 @@ def test_an_oversized_body_is_refused_even_without_content_length(tiny):
     assert response.status_code == 413
 
 
-def test_writes_need_the_token_when_one_is_set(tmp_path):
-    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
-    with TestClient(create_app(settings_for(tmp_path, RECSYS_WRITE_TOKEN=TOKEN), bundle)) as client:
+def test_writes_need_the_token_when_one_is_set(tmp_path, tiny_mapped):
+    with TestClient(create_app(settings_for(tmp_path, RECSYS_WRITE_TOKEN=TOKEN), tiny_mapped)) as client:
         assert listen(client, 1, 10).status_code == 401
         wrong = listen(client, 1, 10, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and "RECSYS_WRITE_TOKEN" in wrong.json()["error"]
@@ -213,24 +197,22 @@ def test_writes_need_the_token_when_one_is_set(tmp_path):
 # ---------------------------------------------------------------- durability, health, metrics, docs
 
 
-def test_acknowledged_listens_survive_a_restart(tmp_path):
-    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
+def test_acknowledged_listens_survive_a_restart(tmp_path, tiny_mapped):
     settings = settings_for(tmp_path)
-    with TestClient(create_app(settings, bundle)) as client:
-        ids = [listen(client, 8, track, 1_671_000_000 + track).json()["id"] for track in (10, 11, 12)]
-    with TestClient(create_app(settings, bundle)) as client:
-        assert [entry["track_id"] for entry in client.get("/users/8/listens").json()["listens"]] == [12, 11, 10]
-        assert listen(client, 8, 13).json()["id"] == max(ids) + 1
-        assert 11 not in items(client.get("/users/8/recommendations", params={"k": 39}))
+    with TestClient(create_app(settings, tiny_mapped)) as client:
+        ids = [listen(client, 8, track, 1_671_000_000 + track).json()["id"] for track in (9, 10, 11)]
+    with TestClient(create_app(settings, tiny_mapped)) as client:
+        assert [entry["track_id"] for entry in client.get("/users/8/listens").json()["listens"]] == [11, 10, 9]
+        assert listen(client, 8, 5).json()["id"] == max(ids) + 1
+        assert not {5, 9, 10, 11} & set(items(client.get("/users/8/recommendations", params={"k": 12})))
 
 
-def test_health_ready_and_version(tmp_path):
-    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
-    app = create_app(settings_for(tmp_path))  # the bundle is mapped at startup from settings.bundle_dir
+def test_health_ready_and_version(tmp_path, tiny_bundle_dir, tiny_mapped):
+    app = create_app(settings_for(tmp_path, RECSYS_BUNDLE_DIR=tiny_bundle_dir))  # mapped at startup from the settings
     with TestClient(app) as client:
-        assert client.get("/health").json() == {"status": "ok", "bundle_version": bundle.version}
+        assert client.get("/health").json() == {"status": "ok", "bundle_version": tiny_mapped.version}
         assert client.get("/ready").json()["ready"] is True
-        assert client.get("/users/1/recommendations").json()["bundle_version"] == bundle.version
+        assert client.get("/users/1/recommendations").json()["bundle_version"] == tiny_mapped.version
         app.state.service.store.close()
         not_ready = client.get("/ready")
         assert not_ready.status_code == 503 and "event store" in not_ready.json()["error"]
@@ -238,8 +220,8 @@ def test_health_ready_and_version(tmp_path):
 
 def test_metrics_count_requests_by_route_sources_and_cold_answers(tiny):
     tiny.get("/users/999/recommendations", params={"k": 4})  # cold: 4 popular
-    tiny.get("/users/1/recommendations", params={"k": 3})  # 3 offline
-    tiny.get("/users/2/recommendations", params={"k": 5})  # 3 offline + 2 popular
+    tiny.get("/users/100/recommendations", params={"k": 3})  # 3 offline
+    tiny.get("/users/101/recommendations", params={"k": 5})  # 2 offline + 3 popular
     tiny.get("/users/abc/recommendations")
     tiny.request("BREW", "/users/1/recommendations")  # a method of the client's choosing is not a label value
     text = tiny.get("/metrics").text
@@ -247,11 +229,11 @@ def test_metrics_count_requests_by_route_sources_and_cold_answers(tiny):
     assert 'recsys_http_requests_total{method="GET",route="/users/{user_id}/recommendations",status="200"} 3.0' in text
     assert 'recsys_http_requests_total{method="GET",route="/users/{user_id}/recommendations",status="422"} 1.0' in text
     assert 'recsys_http_request_seconds_count{method="GET",route="/users/{user_id}/recommendations"} 4.0' in text
-    assert 'recsys_items_served_total{mode="blended",source="offline"} 6.0' in text
-    assert 'recsys_items_served_total{mode="blended",source="popular"} 6.0' in text
+    assert 'recsys_items_served_total{mode="blended",source="offline"} 5.0' in text
+    assert 'recsys_items_served_total{mode="blended",source="popular"} 7.0' in text
     assert 'recsys_cold_responses_total{mode="blended"} 1.0' in text
     assert 'recsys_bundle_info{version="' in text
-    assert "/users/1/" not in text and "/users/999/" not in text  # templates, not raw paths
+    assert "/users/100/" not in text and "/users/999/" not in text  # templates, not raw paths
 
 
 def test_openapi_documents_every_endpoint(tiny):
@@ -264,22 +246,80 @@ def test_openapi_documents_every_endpoint(tiny):
     assert "201" in post["responses"] and "422" in post["responses"]
 
 
-def test_an_unavailable_event_store_answers_503_not_500(tmp_path):
-    import sqlite3
-
-    from src.service.store import SqliteListenStore
-
-    bundle = save_bundle(tiny_frames(), tmp_path / "bundle")
-    store = SqliteListenStore(tmp_path / "events.sqlite", busy_timeout_s=0.05)
-    with TestClient(create_app(settings_for(tmp_path), bundle, store)) as client:
-        blocker = sqlite3.connect(tmp_path / "events.sqlite", isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        locked = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
-        assert locked.status_code == 503 and locked.headers["retry-after"] == "1"
-        assert "event store unavailable" in locked.json()["error"]
-        blocker.execute("ROLLBACK")
-        blocker.close()
+def test_an_unavailable_event_store_answers_503_not_500(tmp_path, tiny_mapped, open_store):
+    store = open_store(busy_timeout_s=0.05)
+    with TestClient(create_app(settings_for(tmp_path), tiny_mapped, store)) as client:
+        with closing(sqlite3.connect(tmp_path / "events.sqlite", isolation_level=None)) as blocker:
+            blocker.execute("BEGIN IMMEDIATE")
+            locked = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
+            assert locked.status_code == 503 and locked.headers["retry-after"] == "1"
+            assert "event store unavailable" in locked.json()["error"]
+            blocker.execute("ROLLBACK")
         assert client.post("/users/1/listens", json={"track_id": NOT_LISTENED}).status_code == 201
-        store.close()  # shutting down: writes are refused with 503 too
+        with closing(sqlite3.connect(tmp_path / "events.sqlite")) as other:
+            other.execute("DROP TABLE listens")  # reads fail too: 503, whatever the backend's own error
+        for read in ("/users/1/listens", "/users/1/recommendations"):
+            failed = client.get(read)
+            assert failed.status_code == 503 and failed.headers["retry-after"] == "1", failed.text
+            assert "event store unavailable" in failed.json()["error"]
+        store.close()  # shutting down: reads and writes are refused with 503 too
         closed = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
         assert closed.status_code == 503 and "closed" in closed.json()["error"]
+        assert client.get("/users/1/listens").status_code == 503
+
+
+# ---------------------------------------------------------------- every answer has its documented shape
+
+
+RESPONSE_CASES = [  # (method, route template, url, body, status); user 101 has written one listen before
+    ("GET", "/users/{user_id}/recommendations", "/users/101/recommendations?k=12", None, 200),
+    ("GET", "/users/{user_id}/recommendations/offline", "/users/999/recommendations/offline", None, 200),
+    ("GET", "/users/{user_id}/recommendations/online", "/users/101/recommendations/online", None, 200),
+    ("POST", "/users/{user_id}/listens", "/users/101/listens", {"track_id": UNNAMED, "timestamp": 1_671_000_000.5}, 201),
+    ("GET", "/users/{user_id}/listens", "/users/101/listens", None, 200),
+    ("GET", "/tracks/{track_id}/similar", "/tracks/1/similar", None, 200),
+    ("GET", "/health", "/health", None, 200),
+    ("GET", "/ready", "/ready", None, 200),
+    ("GET", "/tracks/{track_id}/similar", "/tracks/12345/similar", None, 404),
+    ("POST", "/users/{user_id}/listens", "/users/1/listens", {"track_id": "ten"}, 422),
+]
+
+
+def response_models(app) -> dict[tuple[str, str], type]:
+    return {(method, route.path): route.response_model for route in app.routes
+            if isinstance(route, APIRoute) and route.response_model is not None for method in route.methods}
+
+
+def test_every_route_with_a_response_model_has_a_case(tiny):
+    assert {(method, path) for method, path, *_ in RESPONSE_CASES} == set(response_models(tiny.app))
+
+
+@pytest.mark.parametrize("method, route, url, body, status", RESPONSE_CASES)
+def test_every_answer_is_exactly_its_response_model(tiny, method, route, url, body, status):
+    """Handlers write orjson bytes past FastAPI's validation: the JSON must still be the documented model."""
+    listen(tiny, 101, 2, 1_671_000_000)
+    response = tiny.request(method, url, json=body)
+    assert response.status_code == status, response.text
+    model = response_models(tiny.app)[method, route] if status < 400 else ErrorBody
+    assert model.model_validate_json(response.content, strict=True).model_dump(mode="json") == response.json()
+
+
+def test_a_client_that_hangs_up_mid_body_is_counted_as_closed_not_as_a_500(tiny):
+    messages = iter([{"type": "http.request", "body": b'{"track_id"', "more_body": True}, {"type": "http.disconnect"}])
+    sent = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/users/1/listens", "raw_path": b"/users/1/listens", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 50000),
+             "server": ("127.0.0.1", 80)}
+    tiny.portal.call(tiny.app, scope, receive, send)
+    assert sent == []  # nobody to answer
+    text = tiny.get("/metrics").text
+    assert 'recsys_http_requests_total{method="POST",route="<unmatched>",status="499"} 1.0' in text
+    assert 'status="500"' not in text

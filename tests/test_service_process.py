@@ -6,27 +6,27 @@ import signal
 
 import httpx
 
-from tests.service_fixtures import ServerProcess, save_bundle, service_command, tiny_frames
+from src.service.process import ServerProcess
+from tests.helpers.bundles import tiny_bundle
+from tests.helpers.service import service_command
 
 
-def test_acknowledged_listens_survive_kill_9(tmp_path):
-    save_bundle(tiny_frames(), tmp_path / "bundle")
-    server = ServerProcess(tmp_path).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            assert client.get("/health").json()["status"] == "ok"
-            acknowledged = []
-            for n in range(40):
-                response = client.post(f"/users/{n % 4}/listens", json={"track_id": 10 + n % 30,
-                                                                         "timestamp": 1_671_000_000 + n})
-                assert response.status_code == 201, response.text
-                acknowledged.append(response.json())
-            first = client.get("/users/1/recommendations", params={"k": 5}).json()
-        in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
-    finally:
-        server.kill(signal.SIGKILL)
+def test_acknowledged_listens_survive_kill_9(tmp_path, start_service):
+    tiny_bundle(tmp_path / "bundle")
+    server = start_service(tmp_path)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        acknowledged = []
+        for n in range(40):
+            response = client.post(f"/users/{n % 4}/listens", json={"track_id": 1 + n % 12,
+                                                                     "timestamp": 1_671_000_000 + n})
+            assert response.status_code == 201, response.text
+            acknowledged.append(response.json())
+        first = client.get("/users/1/recommendations", params={"k": 5}).json()
+    in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
     assert server.process.returncode == -signal.SIGKILL
-    with ServerProcess(tmp_path) as restarted, httpx.Client(base_url=restarted.url, timeout=10) as client:
+    restarted = start_service(tmp_path)
+    with httpx.Client(base_url=restarted.url, timeout=10) as client:
         for user in range(4):
             stored = client.get(f"/users/{user}/listens", params={"limit": 1000}).json()["listens"]
             expected = [listen for listen in reversed(acknowledged) if listen["user_id"] == user]
@@ -41,7 +41,7 @@ def test_acknowledged_listens_survive_kill_9(tmp_path):
 
 
 def test_refuses_a_public_address_without_token_and_a_missing_bundle(tmp_path):
-    save_bundle(tiny_frames(), tmp_path / "bundle")
+    tiny_bundle(tmp_path / "bundle")
     exposed = service_command(tmp_path, {"RECSYS_HOST": "0.0.0.0"})
     assert exposed.returncode == 2 and "RECSYS_WRITE_TOKEN" in exposed.stderr
     missing = service_command(tmp_path, {"RECSYS_BUNDLE_DIR": str(tmp_path / "nowhere")})
@@ -67,6 +67,6 @@ async def kill_while_writing(server: ServerProcess, user_id: int, writes: int, k
     async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
         tasks = [asyncio.create_task(write(client, n)) for n in range(writes)]
         await asyncio.wait_for(enough.wait(), timeout=30)
-        server.kill(signal.SIGKILL)
+        server.stop(signal.SIGKILL)
         await asyncio.gather(*tasks)
     return list(acknowledged)

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving_fixtures import tiny_bundle, tiny_frames
 from src.recsys.arrays import find_sorted
 from src.recsys.serving.blend import (
     OFFLINE, ONLINE, POPULAR, SOURCES, BlendConfig, blend, online_candidates, recommend,
@@ -13,6 +12,7 @@ from src.recsys.serving.blend import (
 from src.recsys.serving.bundle import BundleError, ServingBundle, popularity_order
 from src.recsys.serving.ragged import RaggedTable
 from src.recsys.serving.replay import listening_sequences, replay, replay_headline, replay_users
+from tests.helpers.bundles import COURSE_CASES, tiny_bundle, tiny_frames
 
 NO_LISTENS = np.empty(0, dtype=np.int32)
 
@@ -189,6 +189,21 @@ def test_config_errors_name_the_parameter():
 # ---------------------------------------------------------------- recommend: the course's three cases
 
 
+@pytest.mark.parametrize("case", COURSE_CASES.values(), ids=COURSE_CASES.keys())
+def test_the_course_cases(case):
+    """The same cases go through HTTP in test_service_api.py; online listens are passed latest first."""
+    result = recommend(tiny_bundle(), case.user_id, np.array(case.listens[::-1], np.int32), case.k, BlendConfig())
+    assert result.track_ids.tolist() == case.tracks and codes(result.sources) == case.sources
+    assert result.cold == case.cold
+
+
+def test_online_listens_change_the_list_of_a_user_with_both():
+    case = COURSE_CASES["offline and online"]
+    without = recommend(tiny_bundle(), case.user_id, NO_LISTENS, case.k, BlendConfig())
+    assert without.track_ids.tolist() == [7, 8, 1, 2] != case.tracks
+
+
+
 def test_cold_user_gets_top_popular_minus_online_listens():
     result = recommend(tiny_bundle(), 999, np.array([1]), 3, BlendConfig(), mode="offline")
     assert result.cold and result.track_ids.tolist() == [2, 3, 4] and codes(result.sources) == ["popular"] * 3
@@ -201,22 +216,6 @@ def test_cold_users_blend_with_their_own_weight():
     cold_too = BlendConfig(online_weight=0.0, cold_online_weight=0.5)
     result = recommend(bundle, 999, np.array([1]), 3, cold_too)  # similar to 1: 9, 10
     assert result.track_ids.tolist() == [9, 2, 10] and codes(result.sources) == ["online", "popular", "online"]
-
-
-def test_user_with_offline_recommendations_and_no_online_history():
-    result = recommend(tiny_bundle(), 100, NO_LISTENS, 4, BlendConfig())
-    assert not result.cold
-    assert result.track_ids.tolist() == [4, 5, 6, 3]  # then backfill: 1, 2 were heard in train
-    assert codes(result.sources) == ["offline"] * 3 + ["popular"]
-
-
-def test_online_listens_change_the_list_of_a_user_with_both():
-    bundle, config = tiny_bundle(), BlendConfig(online_weight=0.5)
-    before = recommend(bundle, 101, NO_LISTENS, 4, config)
-    after = recommend(bundle, 101, np.array([4, 2]), 4, config)  # latest first: 4 (similar: 12), then 2
-    assert before.track_ids.tolist() == [7, 8, 1, 2]
-    assert after.track_ids.tolist() == [12, 7, 10, 8]
-    assert codes(after.sources) == ["online", "offline", "online", "offline"]
 
 
 @pytest.mark.parametrize("mode", ["blended", "offline", "online"])

@@ -7,7 +7,7 @@ import pytest
 
 from src.recsys.split import time_split
 
-from recsys_fixtures import SPLIT_DATE, generated
+from tests.helpers.synthetic import SPLIT_DATE
 
 SPLIT = "2022-12-16"
 AT = np.datetime64("2022-12-16T00:00:00", "ns")
@@ -104,8 +104,8 @@ def test_train_sampling_is_reproducible_and_close_to_the_fraction(many_events):
     assert a_test["track_id"].isin(a_train["track_id"]).all()
 
 
-def test_generated_split_partitions_the_events():
-    data = generated()
+def test_generated_split_partitions_the_events(generated):
+    data = generated
     split_at = np.datetime64(pd.Timestamp(SPLIT_DATE))
     events, train, test, report = data.events, data.train, data.test, data.split_report
     assert (train["started_at"] < split_at).all() and (test["started_at"] >= split_at).all()

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import EVENT_ROWS, run_stage, write_params
+from tests.helpers.raw import EVENT_ROWS, run_stage, write_params
 from src.recsys.validation import RAW_SCHEMAS, DataValidationError, validate_parquet, validate_raw_dir
 from src.recsys.cleaning import read_events
 

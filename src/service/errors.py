@@ -1,13 +1,13 @@
 """Every error leaves as ``{"error": "..."}`` with a 4xx that names the field, the expectation and the input.
 
-An event store that cannot answer (locked, shutting down, failing) gives 503 with ``Retry-After``.
+An event store that cannot answer (locked, shutting down, failing) gives 503 with ``Retry-After``; the
+store raises only its own ``StoreUnavailable``, so this layer knows nothing of the backend.
 
 FastAPI's own validation errors are lists of dicts; clients and people read one sentence better.
 """
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 
 def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The one error body, ``{"error": message}``; also an ASGI app, so the guards send it before routing."""
     response = json_response({"error": message}, status_code)
     if headers:
         response.headers.update(headers)
@@ -77,12 +78,6 @@ def install(app: FastAPI) -> None:
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         log.warning("event store unavailable on %s %s: %s", request.method, request.url.path, exc)
         return error_response(503, f"event store unavailable: {exc}; retry shortly", {"Retry-After": "1"})
-
-    @app.exception_handler(sqlite3.Error)
-    async def store_error(request: Request, exc: sqlite3.Error) -> Response:
-        log.warning("event store error on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(503, f"event store unavailable ({type(exc).__name__}: {exc}); retry shortly",
-                              {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:

@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import hmac
 
-import orjson
+from .errors import error_response
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-async def _refuse(send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
-    body = orjson.dumps({"error": message})
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimit:
@@ -31,7 +23,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                return await _refuse(send, 413, f"body: {int(value)} bytes, the limit is {self.limit}")
+                return await error_response(413, f"body: {int(value)} bytes, the limit is {self.limit}")(
+                    scope, receive, send)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -40,7 +33,8 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.limit:
-                return await _refuse(send, 413, f"body: more than {self.limit} bytes, the limit is {self.limit}")
+                return await error_response(413, f"body: more than {self.limit} bytes, the limit is {self.limit}")(
+                    scope, receive, send)
             more = message.get("more_body", False)
         body = b"".join(chunks)
         delivered = False
@@ -68,6 +62,7 @@ class WriteToken:
         given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
         if not hmac.compare_digest(given, self.expected):
             reason = "missing" if not given else "wrong"
-            return await _refuse(send, 401, f"Authorization header: {reason}; writes need 'Bearer <RECSYS_WRITE_TOKEN>'",
-                                 [(b"www-authenticate", b"Bearer")])
+            refusal = error_response(401, f"Authorization header: {reason}; writes need 'Bearer <RECSYS_WRITE_TOKEN>'",
+                                     {"WWW-Authenticate": "Bearer"})
+            return await refusal(scope, receive, send)
         return await self.app(scope, receive, send)

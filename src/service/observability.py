@@ -17,6 +17,8 @@ from src.recsys.serving.blend import SOURCES, RankedList
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED = "<unmatched>"  # no route: unknown paths, and requests refused before routing (401, 413)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others count as OTHER
+# the client hung up before any answer was sent: nginx's "client closed request", so it is not a 5xx (a server fault)
+CLIENT_CLOSED = 499
 
 
 class Metrics:
@@ -64,7 +66,11 @@ class Metrics:
 
 class MetricsMiddleware:
     """Pure ASGI timing of every HTTP request (cheaper than BaseHTTPMiddleware); the route comes from the
-    endpoint the router put into the scope."""
+    endpoint the router put into the scope.
+
+    A request that ends without an answer counts as 500 (an exception escaped), unless the client had
+    disconnected first: then it counts as ``CLIENT_CLOSED``.
+    """
 
     def __init__(self, app, metrics: Metrics, route_of: Callable[[object], str | None]):
         self.app = app
@@ -75,7 +81,8 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
-        status = 500
+        status: int | None = None  # set when the answer starts
+        disconnected = False
 
         async def send_status(message):
             nonlocal status
@@ -83,9 +90,17 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        async def receive_disconnect():
+            nonlocal disconnected
+            message = await receive()
+            disconnected = disconnected or message["type"] == "http.disconnect"
+            return message
+
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive_disconnect, send_status)
         finally:
+            if status is None:
+                status = CLIENT_CLOSED if disconnected else 500
             route = self.route_of(scope.get("endpoint")) or UNMATCHED
             method = scope["method"] if scope["method"] in METHODS else "OTHER"  # clients choose it: bound it
             self.metrics.observe_request(method, route, status, time.perf_counter() - start)

@@ -19,6 +19,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,11 +45,15 @@ _STOP = None
 
 
 class StoreUnavailable(RuntimeError):
-    """The store cannot take the request now (shutting down, locked, failing); the client may retry."""
+    """The store cannot take the request now (shutting down, locked, failing); the client may retry.
+
+    Every backend error leaves a store as this (or ``StoreClosed``), so callers handle one exception
+    whatever the backend.
+    """
 
 
 class StoreClosed(StoreUnavailable):
-    """The store was closed (the server is shutting down): nothing more is written."""
+    """The store was closed (the server is shutting down): nothing more is read or written."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,10 @@ class Listen:
 
 
 class ListenStore(Protocol):
-    """What the service needs from an event store (another backend implements these five)."""
+    """What the service needs from an event store (another backend implements these five).
+
+    A backend failure in any of them is raised as ``StoreUnavailable``, never as the backend's own error.
+    """
 
     async def append(self, user_id: int, track_id: int, ts_us: int) -> Listen:
         """Store one listen; return only once it is durable."""
@@ -76,6 +84,15 @@ class ListenStore(Protocol):
 
     def close(self) -> None:
         """Finish the queued writes and release the store."""
+
+
+@contextmanager
+def _unavailable_on_error(what: str):
+    """Raise a SQLite error as ``StoreUnavailable``, naming what failed."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"{what} failed ({type(error).__name__}: {error})") from error
 
 
 def connect(path: Path, synchronous: str = "NORMAL", busy_timeout_s: float = 5.0) -> sqlite3.Connection:
@@ -99,10 +116,11 @@ class SqliteListenStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_listens = max_listens
-        self._writer = connect(path, synchronous, busy_timeout_s)
-        self._writer.executescript(_SCHEMA)
-        self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._reader = connect(path, synchronous, busy_timeout_s)
+        with _unavailable_on_error(f"opening {path}"):
+            self._writer = connect(path, synchronous, busy_timeout_s)
+            self._writer.executescript(_SCHEMA)
+            self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._reader = connect(path, synchronous, busy_timeout_s)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._write_loop, name="listen-writer", daemon=True)
@@ -120,11 +138,17 @@ class SqliteListenStore:
             raise StoreUnavailable(f"the write was not committed within {WRITE_TIMEOUT_S:.0f} s") from None
 
     async def latest(self, user_id: int, limit: int) -> list[tuple[int, int]]:
-        return self._reader.execute(_LATEST, (user_id, limit)).fetchall()
+        return self._read(_LATEST, (user_id, limit))
 
     async def heard(self, user_id: int) -> np.ndarray:
-        rows = self._reader.execute(_HEARD, (user_id, self.max_listens)).fetchall()
+        rows = self._read(_HEARD, (user_id, self.max_listens))
         return np.fromiter((row[0] for row in rows), dtype=np.int32, count=len(rows))
+
+    def _read(self, query: str, parameters: tuple) -> list[tuple]:
+        if self._closed:
+            raise StoreClosed("the event store is closed")
+        with _unavailable_on_error("the read"):
+            return self._reader.execute(query, parameters).fetchall()
 
     def ready(self) -> bool:
         if self._closed or not self._thread.is_alive():

@@ -1,17 +1,12 @@
-"""Shared data for the recommender and ranking tests: one small generated dataset, cleaned and split.
+"""The recommender and ranking tests' data: one small generated dataset, cleaned and split, and what is fit on it.
 
-Building blocks are cached per process (``functools.cache``) rather than declared as
-session fixtures: a fixture imported into several test modules is registered once per
-module, so each module would regenerate the data. Everything here is computed on
-first use and reused by every test file that imports it (a few seconds in total).
+Plain functions; ``tests/conftest.py`` turns each into a session fixture (``generated``, ``train_matrix``,
+``als_model``, ``als_recommendations``, ``evaluation_set``, ``ranking_setup``), so each is built once per
+run, on first use (a few seconds in total).
 """
 from __future__ import annotations
 
-import atexit
-import functools
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +64,8 @@ class Generated:
     split_report: dict
 
 
-@functools.cache
-def generated() -> Generated:
-    """Generate a small synthetic dataset (see SCALE), clean it and split it."""
-    folder = Path(tempfile.mkdtemp(prefix="recsys-tests-"))
-    atexit.register(shutil.rmtree, folder, True)
+def generate(folder: Path) -> Generated:
+    """Generate a small synthetic dataset (see SCALE) into ``folder``, clean it and split it."""
     generate_dataset(folder, SCALE, SEED, 50_000, logging.getLogger("tests.generate"))
     tracks = pq.read_table(folder / "tracks.parquet", columns=["track_id", "albums", "artists", "genres"])
     catalog = pd.read_parquet(folder / "catalog_names.parquet", columns=["id", "type", "name"])
@@ -88,33 +80,26 @@ def generated() -> Generated:
     return Generated(folder, frame, items, train, test, report)
 
 
-@functools.cache
-def train_matrix() -> InteractionMatrix:
-    return InteractionMatrix.from_events(generated().train[["user_id", "track_id"]])
+def train_matrix_of(data: Generated) -> InteractionMatrix:
+    return InteractionMatrix.from_events(data.train[["user_id", "track_id"]])
 
 
-@functools.cache
-def als_model() -> AlsModel:
-    """ALS fit on the generated train split (read-only: tests must not modify its arrays)."""
-    return fit_als(train_matrix(), ALS, show_progress=False)
+def fit(matrix: InteractionMatrix) -> AlsModel:
+    """ALS fit with the tests' settings (read-only once shared: tests must not modify its arrays)."""
+    return fit_als(matrix, ALS, show_progress=False)
 
 
-@functools.cache
-def als_recommendations(n: int = 30) -> pd.DataFrame:
+def recommend_als(model: AlsModel, data: InteractionMatrix, n: int = 30) -> pd.DataFrame:
     """What the `als` stage writes: top-n unseen tracks of every train user, real ids."""
-    model, data = als_model(), train_matrix()
     indices, scores = top_k_scores(model.user_factors, model.item_factors, n, exclude=data.matrix)
     return ranked_frame(model.user_ids, model.item_ids, indices, scores, "user_id", "track_id")
 
 
-@functools.cache
-def evaluation_set() -> EvaluationSet:
-    data = generated()
+def evaluation_set_of(data: Generated) -> EvaluationSet:
     return build_evaluation_set(data.train[["user_id", "track_id"]], data.test[["user_id", "track_id"]])
 
 
-@functools.cache
-def ranking_setup() -> TrainingSetup:
+def ranking_setup_of(data: Generated) -> TrainingSetup:
     """What `rank_train` builds before the training frame, by the stage's own functions (with RANK_TRAIN)."""
-    history, labels = feature_history(generated().train, SPLIT_DATE, RANK_TRAIN.label_days)
-    return prepare_training(history, labels, generated().items, RANK_TRAIN, logging.getLogger("tests.rank_train"))
+    history, labels = feature_history(data.train, SPLIT_DATE, RANK_TRAIN.label_days)
+    return prepare_training(history, labels, data.items, RANK_TRAIN, logging.getLogger("tests.rank_train"))

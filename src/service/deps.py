@@ -1,0 +1,40 @@
+"""What the handlers answer from: one ``Service``, built when the app starts and handed in by ``Depends``.
+
+Every field is set before the first request (the lifespan builds it whole), so handlers never check
+for a missing bundle or store.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, Request
+
+from src.recsys.serving.bundle import ServingBundle
+
+from .observability import Metrics
+from .settings import Settings
+from .store import ListenStore
+
+
+@dataclass(frozen=True)
+class Service:
+    settings: Settings
+    metrics: Metrics
+    bundle: ServingBundle
+    store: ListenStore
+
+    def known_track(self, track_id: int) -> bool:
+        return bool(self.bundle.catalog.contains(np.array([track_id], dtype=np.int32))[0])
+
+    def name(self, track_id: int) -> str | None:
+        return self.bundle.catalog.names(np.array([track_id], dtype=np.int32))[0]
+
+
+def get_service(request: Request) -> Service:
+    """The app's service (``app.state.service``, set by the lifespan)."""
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
