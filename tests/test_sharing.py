@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -197,7 +198,7 @@ def test_a_new_commit_travels_with_git_pull_and_dvc_pull(clones):
 
     old, new = (lock_md5s(a.git("show", f"{commit}:dvc.lock")) for commit in clones.commits)
     assert {path for path in new if new[path] != old[path]} >= {
-        "data/recommendations/recommendations.parquet", "models/serving", "metrics/evaluation.json"}
+        "data/recommendations/recommendations.parquet", "models/serving", "metrics/evaluation_full.json"}
 
     b.git("pull", "-q")
     assert status(b) != {}  # the new lock's outputs are not in b yet
@@ -219,6 +220,44 @@ def test_checkout_of_the_older_commit_restores_its_outputs(clones):
     b.dvc("checkout")
     assert b.git("rev-parse", "HEAD") == new_commit
     assert workspace_md5s(b) == lock_md5s(b.git("show", f"{new_commit}:dvc.lock"))
+
+
+def test_raw_files_pinned_by_import_url_travel_and_update_as_a_commit(clones):
+    """The real-data recipe on one file: the remote keeps every pinned version, even once the source has moved on."""
+    a, b = clones.a, clones.b
+    source = clones.base / "source" / "tracks.parquet"  # stands for https://storage.yandexcloud.net/.../tracks.parquet
+    source.parent.mkdir()
+    tracks = pq.read_table(a.root / "data" / "synthetic" / "tracks.parquet")
+    pq.write_table(tracks, source)
+    first = md5_of(source)
+    (a.root / "data" / "raw").mkdir()  # import-url needs the folder
+    a.dvc("import-url", str(source), "data/raw/tracks.parquet")
+    a.git("add", "-A", "data/raw")
+    a.git("commit", "-q", "-m", "pin raw tracks.parquet")
+    pinned = a.git("rev-parse", "HEAD")
+    a.dvc("push")  # each pinned version is pushed with its commit: `dvc push` sends the workspace's only
+
+    pq.write_table(tracks.slice(0, tracks.num_rows // 2), source)  # the source publishes a new version
+    second = md5_of(source)
+    a.dvc("update", "data/raw/tracks.parquet.dvc")
+    diff = a.git("diff", "data/raw/tracks.parquet.dvc").splitlines()  # a reviewable change: old md5 out, new in
+    assert any(first in line for line in diff if line.startswith("-"))
+    assert any(second in line for line in diff if line.startswith("+"))
+    a.git("commit", "-q", "-am", "dvc update data/raw/tracks.parquet.dvc")
+    a.dvc("push")
+    a.git("push", "-q", "origin", "main")
+    assert {first, second} <= remote_objects(clones.storage)
+
+    shutil.rmtree(source.parent)  # from here on only the DVC remote has the files
+    b.git("pull", "-q")
+    b.dvc("pull", "data/raw/tracks.parquet.dvc")
+    assert md5_of(b.root / "data" / "raw" / "tracks.parquet") == second
+    b.git("checkout", "-q", pinned)
+    b.dvc("pull", "data/raw/tracks.parquet.dvc")
+    assert md5_of(b.root / "data" / "raw" / "tracks.parquet") == first
+    b.git("checkout", "-q", "main")
+    b.dvc("checkout")
+    assert status(b) == {}
 
 
 def test_experiments_travel_with_exp_push_and_exp_pull(clones):
