@@ -16,7 +16,7 @@ from src.recsys.serving.bundle import ServingBundle
 from src.service.app import create_app
 from src.service.process import ServerProcess
 from src.service.store import SqliteListenStore
-from tests.helpers import synthetic
+from tests.helpers import dvc_project, synthetic
 from tests.helpers.bundles import tiny_bundle
 from tests.helpers.raw import tiny_raw_tables, write_raw
 from tests.helpers.service import service_process, settings_for
@@ -38,6 +38,16 @@ def raw_tables() -> dict[str, pa.Table]:
 @pytest.fixture
 def raw_dir(tmp_path, raw_tables) -> Path:
     return write_raw(tmp_path / "raw", raw_tables)
+
+
+# ---------------------------------------------------------------- the tiny pipeline, repro'd and committed
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory) -> tuple[dvc_project.Project, tuple[str, ...]]:
+    """The tiny project after its first ``dvc repro`` and the stages it ran: one repro for the e2e and
+    sharing tests (the e2e tests change it in place; the sharing tests copy it and reset to its commit)."""
+    return dvc_project.build_project(tmp_path_factory.mktemp("e2e"))
 
 
 # ---------------------------------------------------------------- the generated dataset and its models (read-only)

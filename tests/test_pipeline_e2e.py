@@ -3,104 +3,29 @@
 Checks that the pipeline runs, that DVC then sees it up to date, that a second repro
 runs nothing, that a forced repro gives every output the same hash, that editing one stage's config
 module or adding a setting to its params reruns only that stage and its downstream, and that changing
-one EDA parameter reruns only `eda` (and whatever depends on it). The tests share one repro and run in file order.
+one EDA parameter reruns only `eda` (and whatever depends on it). The tests share one repro
+(the ``built_project`` fixture, also used by ``test_sharing``) and run in file order.
 """
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import REPO_ROOT
+from tests.helpers.dvc_project import RUNNING, Project
 
 pytestmark = pytest.mark.e2e
 
-SCALE = 0.002
-CHUNK_USERS = 500
-TIMEOUT = 600
-SKIP_PARTS = {"tests", "benchmarks", "data", "models", "reports", "metrics"}  # outputs and test code
-SKIP_FILES = {"dvc.lock"}
-RUNNING = re.compile(r"Running stage '([^']+)'")
 
-
-def project_files() -> list[str]:
-    """Git-tracked files plus untracked ones that are not ignored: what a fresh clone plus work in progress holds."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO_ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    return [f for f in listed if f and f not in SKIP_FILES and f.split("/")[0] not in SKIP_PARTS
-            and (REPO_ROOT / f).is_file()]
-
-
-class Project:
-    def __init__(self, root: Path, site_cache: Path):
-        self.root = root
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        self.env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(site_cache), "PATH": path,
-                    "PYTHONDONTWRITEBYTECODE": "1"}
-        self.env.pop("PYTHONPATH", None)
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=TIMEOUT)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def dvc(self, *args: str) -> subprocess.CompletedProcess:
-        return self.run(sys.executable, "-m", "dvc", *args)
-
-    def repro(self) -> tuple[list[str], str]:
-        result = self.dvc("repro")
-        output = result.stdout + result.stderr
-        return RUNNING.findall(output), output
-
-    def set_params(self, update) -> None:
-        params = yaml.safe_load((self.root / "params.yaml").read_text())
-        update(params)
-        (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    def descendants(self, stage: str) -> set[str]:
-        edges = re.findall(r'"([^"]+)"\s*->\s*"([^"]+)"', self.dvc("dag", "--dot").stdout)
-        found, frontier = set(), {stage}
-        while frontier:
-            frontier = {b for a, b in edges if a in frontier} - found
-            found |= frontier
-        return found
+@pytest.fixture(scope="module")
+def project(built_project) -> Project:
+    return built_project[0]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Project:
-    base = tmp_path_factory.mktemp("e2e")
-    root = base / "project"
-    for name in project_files():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / name, target)
-    project = Project(root, base / "dvc-site-cache")
-
-    def tiny(params):
-        params["generate"]["scale"] = SCALE
-        params["generate"]["chunk_users"] = CHUNK_USERS
-        params["data"]["raw_dir"] = "data/synthetic"
-
-    project.set_params(tiny)
-    project.run("git", "init", "-q")
-    if not (root / ".dvc" / "config").exists():
-        project.dvc("init", "-q")
-    project.dvc("config", "core.analytics", "false")
-    return project
-
-
-@pytest.fixture(scope="module")
-def first_repro(project) -> list[str]:
-    ran, output = project.repro()
-    return ran
+def first_repro(built_project) -> list[str]:
+    return list(built_project[1])
 
 
 def stages_in(project: Project) -> list[str]:

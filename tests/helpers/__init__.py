@@ -3,7 +3,7 @@ in ``tests/conftest.py``.
 
 ``raw``: tiny raw tables and stage runs; ``synthetic``: the generated dataset and the models fit on it;
 ``bundles``: the tiny hand-made serving bundle (with the course's three cases) and random ones;
-``service``: settings and the real server process.
+``service``: settings and the real server process; ``dvc_project``: a tiny git + DVC copy of the project.
 """
 from pathlib import Path
 
