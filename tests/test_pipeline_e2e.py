@@ -13,7 +13,7 @@ import json
 import pytest
 import yaml
 
-from tests.helpers.dvc_project import RUNNING, Project
+from tests.helpers.dvc_project import RUNNING, Project, lock_md5s
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +52,7 @@ def test_every_cleaning_rule_fires_on_synthetic_data(project, first_repro):
 
 
 def test_status_up_to_date_after_repro(project, first_repro):
-    status = project.dvc("status", "--json")
-    assert json.loads(status.stdout or "{}") == {}, status.stdout
+    assert project.status() == {}
 
 
 def test_second_repro_runs_nothing(project, first_repro):
@@ -63,8 +62,7 @@ def test_second_repro_runs_nothing(project, first_repro):
 
 
 def output_hashes(project: Project) -> dict[str, str]:
-    lock = yaml.safe_load((project.root / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+    return lock_md5s((project.root / "dvc.lock").read_text())
 
 
 def test_forced_repro_reproduces_every_output_hash(project, first_repro):
@@ -85,7 +83,7 @@ def test_a_stage_config_edit_or_new_setting_reruns_only_that_stage_and_downstrea
     original = config_module.read_text()
     config_module.write_text(original + "\n# a new rank_train setting would go here\n")
     try:
-        assert set(json.loads(project.dvc("status", "--json").stdout or "{}")) == {"rank_train"}
+        assert set(project.status()) == {"rank_train"}
         dry = project.dvc("repro", "--dry").stdout
         assert RUNNING.findall(dry) == ["rank_train"], dry
     finally:
@@ -93,15 +91,15 @@ def test_a_stage_config_edit_or_new_setting_reruns_only_that_stage_and_downstrea
     params = (project.root / "params.yaml").read_text()
     project.set_params(lambda p: p["rank"]["model"].update(a_new_setting=1))
     try:
-        assert set(json.loads(project.dvc("status", "--json").stdout or "{}")) == {"rank_train"}
+        assert set(project.status()) == {"rank_train"}
     finally:
         (project.root / "params.yaml").write_text(params)
-    assert json.loads(project.dvc("status", "--json").stdout or "{}") == {}
+    assert project.status() == {}
 
 
 def test_changing_eda_param_reruns_only_eda(project, first_repro):
     project.set_params(lambda params: params["eda"].update(top_n=params["eda"]["top_n"] + 1))
-    status = json.loads(project.dvc("status", "--json").stdout or "{}")
+    status = project.status()
     assert "eda" in status
     ran, output = project.repro()
     assert set(ran) == {"eda"} | project.descendants("eda"), output
@@ -109,7 +107,7 @@ def test_changing_eda_param_reruns_only_eda(project, first_repro):
     top_n = yaml.safe_load((project.root / "params.yaml").read_text())["eda"]["top_n"]
     lines = (project.root / "metrics" / "eda" / "top_tracks.csv").read_text().strip().splitlines()
     assert len(lines) == 1 + top_n
-    assert json.loads(project.dvc("status", "--json").stdout or "{}") == {}
+    assert project.status() == {}
 
 
 def test_blend_params_rerun_only_the_replay_and_server_settings_nothing(project, first_repro):
@@ -123,4 +121,4 @@ def test_blend_params_rerun_only_the_replay_and_server_settings_nothing(project,
     replay = json.loads((project.root / "metrics/replay.json").read_text())
     assert replay["m3"]["blended.ndcg@10"] != replay["m3"]["offline.ndcg@10"]  # the new weight reached the blend
     assert (project.root / "models/serving/manifest.json").exists()
-    assert json.loads(project.dvc("status", "--json").stdout or "{}") == {}
+    assert project.status() == {}

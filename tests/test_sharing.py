@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.helpers.dvc_project import Project
+from tests.helpers.dvc_project import Project, lock_md5s
 
 pytestmark = pytest.mark.e2e
 
@@ -79,11 +79,6 @@ def md5_of(path: Path) -> str:
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
-def lock_md5s(lock_text: str) -> dict[str, str]:
-    lock = yaml.safe_load(lock_text)
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
-
-
 def workspace_md5s(project: Project) -> dict[str, str]:
     return {path: md5_of(project.root / path) if (project.root / path).exists() else "missing"
             for path in lock_md5s((project.root / "dvc.lock").read_text())}
@@ -105,10 +100,6 @@ def remote_objects(storage: Path) -> set[str]:
     return {f"{path.parent.name}{path.name}" for path in (storage / "files" / "md5").glob("*/*")}
 
 
-def status(project: Project) -> dict:
-    return json.loads(project.dvc("status", "--json").stdout or "{}")
-
-
 def clone(clones: Clones, name: str) -> Project:
     clones.a.run("git", "clone", "-q", str(clones.base / "origin.git"), str(clones.base / name))
     return clones.project(name)
@@ -119,7 +110,7 @@ def clone(clones: Clones, name: str) -> Project:
 
 def test_push_stores_every_cached_output_and_nothing_else(clones):
     a = clones.a
-    assert status(a) == {}
+    assert a.status() == {}
     for name, content in NEVER_PUSHED.items():  # the event store, a review report, a library's cache
         (a.root / name).parent.mkdir(parents=True, exist_ok=True)
         (a.root / name).write_bytes(content)
@@ -143,9 +134,9 @@ def test_push_stores_every_cached_output_and_nothing_else(clones):
 def test_fresh_clone_pulls_every_output_and_reruns_nothing(clones):
     b = clones.b = clone(clones, "b")
     assert not (b.root / "models" / "serving").exists() and not (b.root / ".dvc" / "cache").exists()
-    assert status(b) != {}  # nothing pulled yet: every cached output is missing
+    assert b.status() != {}  # nothing pulled yet: every cached output is missing
     b.dvc("pull")
-    assert status(b) == {}
+    assert b.status() == {}
     ran, output = b.repro()
     assert ran == [] and "up to date" in output, output
     lock = lock_md5s((b.root / "dvc.lock").read_text())
@@ -200,9 +191,9 @@ def test_a_new_commit_travels_with_git_pull_and_dvc_pull(clones):
         "data/recommendations/recommendations.parquet", "models/serving", "metrics/evaluation_full.json"}
 
     b.git("pull", "-q")
-    assert status(b) != {}  # the new lock's outputs are not in b yet
+    assert b.status() != {}  # the new lock's outputs are not in b yet
     b.dvc("pull")
-    assert status(b) == {}
+    assert b.status() == {}
     ran, output = b.repro()
     assert ran == [], output
     assert workspace_md5s(b) == new
@@ -214,7 +205,7 @@ def test_checkout_of_the_older_commit_restores_its_outputs(clones):
     b.git("checkout", "-q", old_commit)
     b.dvc("checkout")
     assert workspace_md5s(b) == lock_md5s(b.git("show", f"{old_commit}:dvc.lock"))
-    assert status(b) == {}
+    assert b.status() == {}
     b.git("checkout", "-q", "main")
     b.dvc("checkout")
     assert b.git("rev-parse", "HEAD") == new_commit
@@ -256,7 +247,7 @@ def test_raw_files_pinned_by_import_url_travel_and_update_as_a_commit(clones):
     assert md5_of(b.root / "data" / "raw" / "tracks.parquet") == first
     b.git("checkout", "-q", "main")
     b.dvc("checkout")
-    assert status(b) == {}
+    assert b.status() == {}
 
 
 def test_experiments_travel_with_exp_push_and_exp_pull(clones):
@@ -271,6 +262,6 @@ def test_experiments_travel_with_exp_push_and_exp_pull(clones):
     b.dvc("exp", "pull", "origin", "top-n-7")
     assert "top-n-7" in b.dvc("exp", "list", "--name-only").stdout.split()
     b.dvc("exp", "apply", "top-n-7")
-    assert status(b) == {}  # its outputs came from the remote: nothing to rerun
+    assert b.status() == {}  # its outputs came from the remote: nothing to rerun
     assert md5_of(b.root / "reports" / "figures") == figures
     assert len((b.root / "metrics" / "eda" / "top_tracks.csv").read_text().strip().splitlines()) == 1 + 7

@@ -1,5 +1,9 @@
 """Artifact paths of the pipeline, relative to the repository root: one place for what one stage writes and
-the next reads (``dvc.yaml`` declares the same paths as outs and deps; the raw folder is ``data.raw_dir``)."""
+the next reads (``dvc.yaml`` declares the same paths as outs and deps; the raw folder is ``data.raw_dir``).
+
+Not a declared code dependency of any stage: a new stage adding its path here reruns nothing, and a changed
+path comes with a ``dvc.yaml`` change that DVC reruns by itself. ``tests/test_dvc_deps.py`` checks that every
+path a stage module uses here is one its ``dvc.yaml`` entry declares."""
 from pathlib import Path
 
 PROCESSED = Path("data/processed")

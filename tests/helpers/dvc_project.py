@@ -8,6 +8,7 @@ it and reset the copy to its commit.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -54,6 +55,10 @@ class Project:
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.run(sys.executable, "-m", "dvc", *args, check=check)
 
+    def status(self) -> dict:
+        """``dvc status --json``: stage -> what changed; ``{}`` when everything is up to date."""
+        return json.loads(self.dvc("status", "--json").stdout or "{}")
+
     def git(self, *args: str) -> str:
         return self.run("git", *args).stdout.strip()
 
@@ -74,6 +79,12 @@ class Project:
             frontier = {b for a, b in edges if a in frontier} - found
             found |= frontier
         return found
+
+
+def lock_md5s(lock_text: str) -> dict[str, str]:
+    """Output path -> md5 recorded in a ``dvc.lock``'s text."""
+    lock = yaml.safe_load(lock_text)
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
 
 
 def build_project(base: Path) -> tuple[Project, tuple[str, ...]]:
