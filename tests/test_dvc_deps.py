@@ -14,11 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from src.recsys import paths
 from tests.helpers import REPO_ROOT
 
 PACKAGE_MARKERS = {"src/__init__.py", "src/recsys/__init__.py"}
 STAGES_PACKAGE = "src/stages/__init__.py"  # runs before every stage: pins the BLAS kernels
 PATH_REGISTRY = "src/recsys/paths.py"  # mirrored by dvc.yaml's deps and outs (module docstring)
+
+
+def within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def module_file(name: str) -> Path | None:
@@ -77,39 +83,27 @@ STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
 def test_stage_declares_exactly_the_code_it_runs(stage):
     deps = [dep for dep in STAGES[stage]["deps"] if dep.startswith("src/")]
     code = stage_code(stage)
-
-    def covers(dep: str, path: str) -> bool:
-        return path == dep or path.startswith(dep.rstrip("/") + "/")
-
-    assert sorted(p for p in code if not any(covers(d, p) for d in deps)) == [], "imported but not declared"
-    assert [d for d in deps if not any(covers(d, p) for p in code)] == [], "declared but not imported"
+    assert sorted(p for p in code if not any(within(p, d) for d in deps)) == [], "imported but not declared"
+    assert [d for d in deps if not any(within(p, d) for p in code)] == [], "declared but not imported"
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_stage_reads_and_writes_only_declared_paths(stage):
     """Each registry path a stage module uses is one of its declared deps or outs, inside a declared folder,
     or a folder holding declared files: so paths.py cannot change what a stage reads or writes unnoticed."""
-    from src.recsys import paths
-
-    declared = [d.rstrip("/") for d in declared_paths(stage) if not d.startswith("src/")]
+    declared = [d for d in declared_paths(stage) if not d.startswith("src/")]
     used = {name: str(getattr(paths, name)) for name in path_constants_used(REPO_ROOT / "src" / "stages" / f"{stage}.py")}
-
-    def covered(path: str) -> bool:
-        return any(path == d or path.startswith(d + "/") or d.startswith(path + "/") for d in declared)
-
-    assert {name: path for name, path in used.items() if not covered(path)} == {}
+    assert {name: path for name, path in used.items()
+            if not any(within(path, d) or within(d, path) for d in declared)} == {}
 
 
 def test_every_registry_path_is_used_by_a_stage_and_declared():
-    from src.recsys import paths
-
     registry = {name: str(value) for name, value in vars(paths).items() if isinstance(value, Path)}
     used = {registry[n] for s in STAGES for n in path_constants_used(REPO_ROOT / "src" / "stages" / f"{s}.py")}
-    declared = {d.rstrip("/") for s in STAGES for d in declared_paths(s)}
-
-    def holds(path: str, paths_in: set[str]) -> bool:  # is, or is a folder of, one of them
-        return path in paths_in or any(p.startswith(path + "/") for p in paths_in)
-
-    assert sorted(n for n, path in registry.items() if not holds(path, used)) == [], "paths nobody reads or writes"
-    assert sorted(n for n, path in registry.items() if not holds(path, declared)
-                  and not any(path.startswith(d + "/") for d in declared)) == [], "paths dvc.yaml lacks"
+    declared = {d for s in STAGES for d in declared_paths(s)}
+    # a registry path is used itself or is the folder of used ones; it is declared, inside a declared folder,
+    # or the folder of declared paths
+    assert sorted(n for n, path in registry.items() if not any(within(u, path) for u in used)) == [], \
+        "paths nobody reads or writes"
+    assert sorted(n for n, path in registry.items()
+                  if not any(within(path, d) or within(d, path) for d in declared)) == [], "paths dvc.yaml lacks"
