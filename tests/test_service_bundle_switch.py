@@ -73,6 +73,9 @@ def test_a_server_switches_bundles_under_load_without_a_failed_request(tmp_path,
     assert set(switched.versions) == {first, switched.versions[-1]}
     assert switched.versions == sorted(switched.versions, key=lambda version: version != first)  # never back
     assert httpx.get(f"{server.url}/health").json()["bundle_version"] == switched.versions[-1]
+    maps = Path(f"/proc/{server.pid}/maps")
+    if maps.exists():  # Linux: the replaced bundle's files are unmapped once no request holds them
+        assert "(deleted)" not in maps.read_text()
     print(f"switch: new version answered {switched.switch_s:.2f} s after the bundle landed, "
           f"{len(switched.versions)} requests, none failed")
 

@@ -39,12 +39,14 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        nonlocal bundle
         service = Service(settings, metrics,
                           bundle if bundle is not None else ServingBundle.open(settings.bundle_dir),
                           store if store is not None else SqliteListenStore(settings.events_db, settings.synchronous,
                                                                             settings.max_online_listens))
         metrics.set_bundle(service.bundle.version)
         app.state.service = service
+        bundle = service = None  # only app.state holds the bundle: a switch unmaps the old one (and frees its disk)
 
         def switch(new: ServingBundle) -> None:
             """One reference swap: a request holds the ``Service`` it started with, old bundle included."""
@@ -61,7 +63,7 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
                 watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
-            service.store.close()
+            app.state.service.store.close()
 
     app = FastAPI(title="Music recommendations", lifespan=lifespan,
                   description="Blended offline + online recommendations, listens, similar tracks. "
