@@ -1,11 +1,10 @@
 """The serving bundle: everything the service answers from, as memory-mappable arrays and a manifest.
 
 Built once per pipeline run by the `serving` stage from the final recommendations, the similar-tracks
-table, the popularity chart, the train history and the catalog. Opening it maps the files without
-reading them, so a full-size bundle (1.37M users) starts in well under a second and only the pages a
-request touches become resident. Opening also checks the content hash (the version) by streaming the
-files through ``read``, not through the map: ~1 s at full size, and the process's RSS does not grow by
-the bundle; a bundle copied, pulled or rebuilt halfway is refused instead of served.
+table, the popularity chart, the train history and the catalog. Opening it maps the files, so only the
+pages a request touches become resident. Opening also checks the content hash (the version) by streaming
+the files through ``read``, not through the map: ~1 s at full size (1.37M users), and the process's RSS
+does not grow by the bundle; a bundle copied, pulled or rebuilt halfway is refused instead of served.
 """
 from __future__ import annotations
 
