@@ -103,26 +103,19 @@ def timed(logger: logging.Logger, what: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_directory(target: Path | str) -> Iterator[Path]:
-    """Yield a fresh temporary folder next to ``target``; swap it in only on success.
-
-    The old folder is renamed away before the new one is renamed in and deleted only after, so
-    ``target`` is missing for the time of two renames, never while a large folder is deleted (a
-    running service polls it).
-    """
+    """Yield a fresh temporary folder next to ``target``; swap it in only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    old = tmp.with_name(tmp.name + ".old")
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes an owner-only folder
         if target.exists():
-            os.replace(target, old)
+            shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        for leftover in (tmp, old):
-            if leftover.exists():
-                shutil.rmtree(leftover)
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def progress_logger(logger: logging.Logger, what: str, every: float = 0.1) -> Progress:
