@@ -6,8 +6,6 @@ store at shutdown.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 from contextlib import asynccontextmanager
 
@@ -19,7 +17,7 @@ from src.recsys.serving.bundle import ServingBundle
 from . import errors
 from .deps import Service
 from .guards import BodyLimit, WriteToken
-from .live_bundle import POLL_S, BundleWatcher
+from .live_bundle import POLL_S, BundleWatcher, watching
 from .methods import add_head_routes
 from .observability import Metrics, MetricsMiddleware
 from .routes import router
@@ -54,15 +52,11 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
             metrics.set_bundle(new.version)
 
         watcher = BundleWatcher(settings.bundle_dir, lambda: app.state.service.bundle.version, switch,
-                                lambda message: switch_failures.inc(), bundle_poll_s or POLL_S)
-        watching = asyncio.create_task(watcher.run()) if bundle_poll_s else None
+                                lambda message: switch_failures.inc(), bundle_poll_s) if bundle_poll_s else None
         try:
-            yield
+            async with watching(watcher):
+                yield
         finally:
-            if watching is not None:
-                watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watching
             app.state.service.store.close()
 
     app = FastAPI(title="Music recommendations", lifespan=lifespan,

@@ -17,12 +17,13 @@ keeps serving, and it is retried only when the folder changes again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 from src.recsys.serving.bundle import MANIFEST, BundleError, ServingBundle
 
@@ -98,3 +99,16 @@ class BundleWatcher:
         self.switch(bundle)
         log.info("bundle switched %s -> %s in %.2f s (opened and hash-checked)", old, bundle.version,
                  time.perf_counter() - began)
+
+
+@contextlib.asynccontextmanager
+async def watching(watcher: BundleWatcher | None) -> AsyncIterator[None]:
+    """Run ``watcher`` (None: nothing) for the duration of the block; stopped before the block's cleanup."""
+    task = asyncio.create_task(watcher.run()) if watcher is not None else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
