@@ -3,6 +3,7 @@ and a broken one is refused while the old one keeps serving (the watcher alone, 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from src.recsys.io import atomic_directory
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle import MANIFEST, ServingBundle
 from src.service.live_bundle import BundleWatcher
 from tests.helpers.bundles import random_frames, tiny_frames
 
@@ -21,10 +22,11 @@ CLIENTS = 4  # concurrent requests of the load: bounded, loopback only
 def write_bundle(folder: Path, frames: dict[str, pd.DataFrame], damage: str | None = None) -> str:
     """Write a bundle the way the `serving` stage does (a temp folder renamed into place); return its version.
 
-    ``damage``: "flipped" changes a byte of a file after the manifest was written, "missing" drops a file.
+    ``damage``: "flipped" changes a byte of a file after the manifest was written, "missing" drops a file,
+    "unlisted" drops it from the manifest (the open fails with a KeyError, not a BundleError).
     """
     with atomic_directory(folder) as tmp:
-        version = ServingBundle.build(**frames).save(tmp)["version"]
+        manifest = ServingBundle.build(**frames).save(tmp)
         target = tmp / "popular.items.npy"
         if damage == "flipped":
             data = bytearray(target.read_bytes())
@@ -32,7 +34,10 @@ def write_bundle(folder: Path, frames: dict[str, pd.DataFrame], damage: str | No
             target.write_bytes(bytes(data))
         elif damage == "missing":
             target.unlink()
-    return version
+        elif damage == "unlisted":
+            del manifest["files"]["popular.items"]
+            (tmp / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return manifest["version"]
 
 
 def test_the_watcher_switches_to_a_settled_new_bundle_and_refuses_a_broken_one(tmp_path):
@@ -53,11 +58,12 @@ def test_the_watcher_switches_to_a_settled_new_bundle_and_refuses_a_broken_one(t
     poll(1)
     assert served[-1].version == second and served[-1].popular.tolist() == \
         ServingBundle.open(folder).popular.tolist()
-    for damage, message in (("flipped", "content hash"), ("missing", "popular.items.npy: cannot be read")):
+    for damage, message in (("flipped", "content hash"), ("missing", "popular.items.npy: cannot be read"),
+                            ("unlisted", "KeyError('popular.items')")):
         write_bundle(folder, random_frames(2), damage)
         poll(4)
         assert served[-1].version == second and message in failures[-1]  # tried once, kept the old one
-    assert len(failures) == 2
+    assert len(failures) == 3
     third = write_bundle(folder, random_frames(2))
     poll(2)
     assert served[-1].version == third

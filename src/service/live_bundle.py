@@ -86,8 +86,9 @@ class BundleWatcher:
         began = time.perf_counter()
         try:
             bundle = await asyncio.to_thread(ServingBundle.open, self.folder)
-        except BundleError as error:
-            message = f"new bundle in {self.folder} not served, keeping {self.current_version()}: {error}"
+        except Exception as error:  # a BundleError names the problem; nothing else may stop the serving either
+            why = str(error) if isinstance(error, BundleError) else repr(error)
+            message = f"new bundle in {self.folder} not served, keeping {self.current_version()}: {why}"
             log.error("%s", message)
             self.failed(message)
             return
