@@ -23,7 +23,7 @@ def write_bundle(folder: Path, frames: dict[str, pd.DataFrame], damage: str | No
     """Write a bundle the way the `serving` stage does (a temp folder renamed into place); return its version.
 
     ``damage``: "flipped" changes a byte of a file after the manifest was written, "missing" drops a file,
-    "unlisted" drops it from the manifest (the open fails with a KeyError, not a BundleError).
+    "unlisted" drops it from the manifest (the hash covers the list of files too).
     """
     with atomic_directory(folder) as tmp:
         manifest = ServingBundle.build(**frames).save(tmp)
@@ -59,7 +59,7 @@ def test_the_watcher_switches_to_a_settled_new_bundle_and_refuses_a_broken_one(t
     assert served[-1].version == second and served[-1].popular.tolist() == \
         ServingBundle.open(folder).popular.tolist()
     for damage, message in (("flipped", "content hash"), ("missing", "popular.items.npy: cannot be read"),
-                            ("unlisted", "KeyError('popular.items')")):
+                            ("unlisted", "content hash")):
         write_bundle(folder, random_frames(2), damage)
         poll(4)
         assert served[-1].version == second and message in failures[-1]  # tried once, kept the old one
@@ -67,6 +67,21 @@ def test_the_watcher_switches_to_a_settled_new_bundle_and_refuses_a_broken_one(t
     third = write_bundle(folder, random_frames(2))
     poll(2)
     assert served[-1].version == third
+
+
+def test_the_watcher_survives_any_error_opening_a_bundle(tmp_path, monkeypatch):
+    folder = tmp_path / "bundle"
+    write_bundle(folder, tiny_frames())
+    failures = []
+    watcher = BundleWatcher(folder, lambda: "another version", lambda bundle: None, failures.append, interval_s=0)
+
+    def broken(folder):
+        raise RuntimeError("not a BundleError")
+
+    monkeypatch.setattr(ServingBundle, "open", broken)
+    for _ in range(3):
+        asyncio.run(watcher.poll())
+    assert len(failures) == 1 and "RuntimeError('not a BundleError')" in failures[0]
 
 
 def test_a_server_switches_bundles_under_load_without_a_failed_request(tmp_path, start_service):
