@@ -218,6 +218,25 @@ def test_health_ready_and_version(tmp_path, tiny_bundle_dir, tiny_mapped):
         assert not_ready.status_code == 503 and "event store" in not_ready.json()["error"]
 
 
+def test_methods_follow_rfc_9110_and_metrics_are_documented_as_text(tiny):
+    """What the API fuzzer (schemathesis) found: HEAD /health was 405, OPTIONS on listens said `Allow: POST`
+    though GET is served there too, and /metrics was documented as JSON."""
+    head = tiny.head("/health")
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"] == "application/json"
+    assert tiny.head("/users/100/recommendations").status_code == 200
+    options = tiny.options("/users/1/listens")
+    assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    refused = tiny.delete("/users/1/listens")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    assert refused.json() == {"error": "method DELETE is not allowed on /users/1/listens (see /docs)"}
+    assert tiny.put("/health").headers["allow"] == "GET, HEAD, OPTIONS"
+    assert tiny.options("/nowhere").status_code == 404
+    spec = tiny.get("/openapi.json").json()
+    assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert tiny.get("/metrics").headers["content-type"].startswith("text/plain")
+    assert all(set(operations) <= {"get", "post"} for operations in spec["paths"].values())  # HEAD stays undocumented
+
+
 def test_metrics_count_requests_by_route_sources_and_cold_answers(tiny):
     tiny.get("/users/999/recommendations", params={"k": 4})  # cold: 4 popular
     tiny.get("/users/100/recommendations", params={"k": 3})  # 3 offline

@@ -131,6 +131,24 @@ def test_build_rejects_inputs_that_would_break_a_served_list(frame, column, valu
         ServingBundle.build(**frames)
 
 
+@pytest.mark.parametrize("damage", ["one byte changed", "truncated"])
+def test_opening_checks_the_content_hash(tmp_path, damage):
+    """A file changed or cut short after the manifest was written (a half copy, a bad pull) is refused."""
+    tiny_bundle(tmp_path / "b")
+    path = tmp_path / "b" / "catalog.name_bytes.npy"
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        np.save(path, np.frombuffer(bytes(data[-10:]), dtype=np.uint8))  # a valid .npy of the wrong length
+        with pytest.raises(BundleError, match="manifest says"):
+            ServingBundle.open(tmp_path / "b")
+        return
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="content hash .* differs from the manifest's version"):
+        ServingBundle.open(tmp_path / "b")
+    assert ServingBundle.open(tmp_path / "b", verify=False).catalog.name_bytes[-1] == data[-1]
+
+
 def test_opening_a_bundle_with_a_broken_manifest_says_so(tmp_path):
     tiny_bundle(tmp_path / "b")
     (tmp_path / "b" / "manifest.json").write_text("{not json")

@@ -31,7 +31,9 @@ def main() -> int:
     log.info("bundle %s from %s (%s users with recommendations); events in %s (synchronous=%s)", bundle.version,
              settings.bundle_dir, bundle.manifest["counts"]["users_with_recommendations"], settings.events_db,
              settings.synchronous)
-    uvicorn.run(create_app(settings, bundle), host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+    app = create_app(settings, bundle)
+    del bundle  # the app alone holds it, so a live switch unmaps it (live_bundle.py)
+    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
                 workers=1, access_log=False, log_level="info", timeout_graceful_shutdown=5)
     return 0
 

@@ -1,7 +1,8 @@
 """What the handlers answer from: one ``Service``, built when the app starts and handed in by ``Depends``.
 
 Every field is set before the first request (the lifespan builds it whole), so handlers never check
-for a missing bundle or store.
+for a missing bundle or store. A new bundle replaces ``app.state.service`` by a copy (``live_bundle.py``);
+a request keeps the ``Service`` it got, so it answers from one bundle even across its awaits.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class Service:
 
 
 def get_service(request: Request) -> Service:
-    """The app's service (``app.state.service``, set by the lifespan)."""
+    """The app's service (``app.state.service``, set by the lifespan, swapped whole on a new bundle)."""
     return request.app.state.service
 
 

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from .methods import allowed_methods
 from .store import StoreUnavailable
 
 log = logging.getLogger("service")
@@ -71,7 +72,11 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         elif exc.status_code == 405:
+            allow = allowed_methods(request)
+            if request.method == "OPTIONS":  # the path exists: OPTIONS answers which methods it takes
+                return Response(status_code=204, headers={"Allow": allow})
             message = f"method {request.method} is not allowed on {request.url.path} (see /docs)"
+            return error_response(405, message, {**(exc.headers or {}), "Allow": allow})
         return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(StoreUnavailable)

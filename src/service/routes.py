@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from src.recsys.serving.blend import SOURCES, recommend
 
@@ -104,6 +104,7 @@ async def ready(service: ServiceDep):
                           "listens_store": type(service.store).__name__})
 
 
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)")
+@router.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
+            response_class=PlainTextResponse)  # documents text/plain, which it serves (not JSON)
 async def metrics(service: ServiceDep):
     return Response(service.metrics.render(), media_type=service.metrics.content_type)
