@@ -1,0 +1,23 @@
+"""The app of one uvicorn worker process, for ``workers`` > 1 (``uvicorn.run("src.service.worker:app", factory=True)``).
+
+uvicorn spawns each worker as a fresh interpreter that imports this by name, so the worker rereads the
+settings from the environment it inherited (already checked by ``__main__`` before anything bound) and
+maps the bundle itself: the mapped pages are shared through the page cache, not copied per worker.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from prometheus_client import disable_created_metrics
+
+from .app import create_app
+from .settings import load_settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
+
+
+def app() -> FastAPI:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    disable_created_metrics()
+    return create_app(load_settings())
