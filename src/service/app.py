@@ -12,6 +12,7 @@ from src.recsys.serving.bundle import ServingBundle
 
 from . import errors
 from .deps import Service
+from .fast_path import FastPath
 from .guards import BodyLimit, WriteToken
 from .observability import Metrics, MetricsMiddleware
 from .routes import router
@@ -43,6 +44,7 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
     errors.install(app)
     app.include_router(router)
     templates = {route.endpoint: route.path for route in app.routes if hasattr(route, "endpoint")}
+    app.add_middleware(FastPath)  # innermost: after the guards, inside the metrics
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(WriteToken, token=settings.write_token)
     app.add_middleware(MetricsMiddleware, metrics=metrics, route_of=templates.get)
