@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port
+from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port, process_tree
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 COURSE_APP = REPO_ROOT / "benchmarks" / "course_pattern_app.py"
@@ -27,27 +27,6 @@ def check_loopback(url: str) -> None:
         loopback = False
     if not loopback:
         raise SystemExit(f"{url}: only loopback targets (127.0.0.0/8, ::1, localhost) are allowed")
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its descendants (uvicorn workers are children), found by each process's parent id.
-
-    ``/proc/<pid>/task/<tid>/children`` would be shorter, but kernels without CONFIG_PROC_CHILDREN (this
-    machine's) lack it, and reading it there silently found the supervisor alone.
-    """
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    pids, index = [pid], 0
-    while index < len(pids):
-        pids.extend(parents.get(pids[index], ()))
-        index += 1
-    return pids
 
 
 def memory_kib(pid: int) -> dict[str, int]:
