@@ -18,7 +18,7 @@ from src.recsys.serving.bundle import BundleError, ServingBundle
 from .app import create_app
 from .observability import shared_metrics_dir
 from .settings import SettingsError, load_settings
-from .worker import LOG_FORMAT
+from .worker import LOG_FORMAT, freeze_heap
 
 
 def main() -> int:
@@ -38,7 +38,9 @@ def main() -> int:
     options = dict(host=settings.host, port=settings.port, loop="uvloop", http="httptools", access_log=False,
                    log_level="info", timeout_graceful_shutdown=5)
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, bundle), workers=1, **options)
+        app = create_app(settings, bundle)
+        freeze_heap()
+        uvicorn.run(app, workers=1, **options)
         return 0
     log.info("%d worker processes", settings.workers)
     with shared_metrics_dir():

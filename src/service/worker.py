@@ -6,6 +6,7 @@ maps the bundle itself: the mapped pages are shared through the page cache, not 
 """
 from __future__ import annotations
 
+import gc
 import logging
 
 from fastapi import FastAPI
@@ -20,4 +21,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"
 def app() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     disable_created_metrics()
-    return create_app(load_settings())
+    app_ = create_app(load_settings())
+    freeze_heap()
+    return app_
+
+
+def freeze_heap() -> None:
+    """Move everything made at startup (~100k objects: the imported modules, the app) out of the garbage
+    collector's reach: a full collection scanned them all in ~30 ms, a stall every request behind it waited for."""
+    gc.collect()
+    gc.freeze()
