@@ -3,7 +3,7 @@
 Starts the real server (``python -m src.service`` with ``RECSYS_*`` overrides: the given bundle, a fresh
 events database in a temporary folder, a free loopback port) or targets ``--url``; records the startup
 time (process start -> ``/ready`` answers 200) and the server's resident memory; then drives an
-open-loop constant-rate load with one aiohttp session: ~80% recommendation reads (a share of them for
+open-loop constant-rate load with one lean HTTP client (``load/http_client.py``): ~80% recommendation reads (a share of them for
 cold users, ids the bundle does not hold, and a share for users who wrote a listen earlier in the run,
 so the online path is exercised) and ~20% listen writes (known tracks, bundle users). Each latency is
 measured from the request's *scheduled* send time, so a server that falls behind shows it as latency

@@ -1,6 +1,6 @@
 """Write the load test's request mix (``benchmarks/load/workload.py``) as a text file for ``mix.lua``.
 
-wrk cannot read the bundle, so the ids come from here: the same mix as the aiohttp harness (80% reads,
+wrk cannot read the bundle, so the ids come from here: the same mix as the harness (``benchmarks/service_load.py``) (80% reads,
 10% of them for cold ids and 10% for users who wrote a listen earlier in the list; 20% listen writes of
 catalog tracks), one request a line: ``GET <path>`` or ``POST <path> <json body>``.
 
