@@ -106,3 +106,24 @@ def test_metrics_count_the_requests_of_every_worker(server):
 def health_count(metrics: str) -> int:
     found = re.search(r'recsys_http_requests_total\{method="GET",route="/health",status="200"\} (\d+)', metrics)
     return int(found[1]) if found else 0
+
+
+def test_workers_stop_when_their_supervisor_is_killed(server):
+    pids = workers(server)
+    server.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.1)
+    orphans = [pid for pid in pids if alive(pid)]
+    for pid in orphans:  # leave nothing behind when it fails
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, "orphaned workers still running"
+
+
+def alive(pid: int) -> bool:
+    """Running (not a zombie waiting for a parent that will never reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import signal
+import threading
 
 from fastapi import FastAPI
 from prometheus_client import disable_created_metrics
@@ -23,7 +26,20 @@ def app() -> FastAPI:
     disable_created_metrics()
     app_ = create_app(load_settings())
     freeze_heap()
+    threading.Thread(target=stop_when_orphaned, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     return app_
+
+
+def stop_when_orphaned(parent: int, every_s: float = 0.5) -> None:
+    """Stop this worker gracefully (SIGTERM: queued listens are committed) once its supervisor is gone.
+
+    A supervisor killed with ``kill -9`` cannot stop its workers, and uvicorn's do not notice: they would
+    keep serving the port, unsupervised, and a restarted server could not bind it.
+    """
+    while os.getppid() == parent:
+        threading.Event().wait(every_s)
+    logging.getLogger("service").warning("supervisor %d is gone: stopping worker %d", parent, os.getpid())
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def freeze_heap() -> None:
