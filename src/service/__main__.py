@@ -39,9 +39,11 @@ def main() -> int:
                    log_level="info", timeout_graceful_shutdown=5)
     if settings.workers == 1:
         app = create_app(settings, bundle)
+        del bundle  # the app alone holds it
         freeze_heap()
         uvicorn.run(app, workers=1, **options)
         return 0
+    del bundle  # checked; each worker maps its own, and the supervisor keeps no mapping of a bundle
     log.info("%d worker processes", settings.workers)
     with shared_metrics_dir():
         uvicorn.run("src.service.worker:app", factory=True, workers=settings.workers, **options)
