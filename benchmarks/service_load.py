@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="python arguments that start the service (a wrapping script: compare a variant)")
     parser.add_argument("--port", type=int, default=0, help="port for the started servers (0: a free one)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (RECSYS_WORKERS)")
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered requests per second (open loop)")
+    parser.add_argument("--rate", type=float, default=2000.0, help="offered requests per second (open loop)")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring (not counted)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connection pool size")
