@@ -3,7 +3,7 @@
 Starts the real server (``python -m src.service`` with ``RECSYS_*`` overrides: the given bundle, a fresh
 events database in a temporary folder, a free loopback port) or targets ``--url``; records the startup
 time (process start -> ``/ready`` answers 200) and the server's resident memory; then drives an
-open-loop constant-rate load with one aiohttp session: ~80% recommendation reads (a share of them for
+open-loop constant-rate load with one lean HTTP client (``load/http_client.py``): ~80% recommendation reads (a share of them for
 cold users, ids the bundle does not hold, and a share for users who wrote a listen earlier in the run,
 so the online path is exercised) and ~20% listen writes (known tracks, bundle users). Each latency is
 measured from the request's *scheduled* send time, so a server that falls behind shows it as latency
@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--service-command", default=DEFAULT_SERVICE_COMMAND,
                         help="python arguments that start the service (a wrapping script: compare a variant)")
     parser.add_argument("--port", type=int, default=0, help="port for the started servers (0: a free one)")
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered requests per second (open loop)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (RECSYS_WORKERS)")
+    parser.add_argument("--rate", type=float, default=2000.0, help="offered requests per second (open loop)")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring (not counted)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connection pool size")
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         elif args.service:
             custom = None if args.service_command == DEFAULT_SERVICE_COMMAND else args.service_command
             target = service_target(args.bundle, workdir, port=args.port, service_args=custom,
-                                    write_token=args.write_token, timeout=args.startup_timeout)
+                                    write_token=args.write_token, timeout=args.startup_timeout,
+                                    extra_env={"RECSYS_WORKERS": str(args.workers)})
             summaries.append(run_against(target, bundle, args, rng, closed_connections=None, duration=args.duration))
         if args.course:
             target = course_target(args.bundle, workdir, port=args.port + 1 if args.port else 0,

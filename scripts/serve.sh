@@ -4,7 +4,8 @@
 # `dvc pull` fetches a pushed one (README "Sharing results");
 # without the bundle the service says so and exits 2.
 # Settings: params.yaml `service:`; override with RECSYS_BUNDLE_DIR, RECSYS_EVENTS_DB, RECSYS_HOST,
-# RECSYS_PORT, RECSYS_WRITE_TOKEN, RECSYS_EVENTS_SYNCHRONOUS (NORMAL|FULL), RECSYS_PARAMS.
+# RECSYS_PORT, RECSYS_WORKERS (processes on the port), RECSYS_WRITE_TOKEN, RECSYS_EVENTS_SYNCHRONOUS (NORMAL|FULL),
+# RECSYS_PARAMS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Callable
 
 import httpx
 
-from src.service.process import ServerProcess
 from tests.helpers.bundles import tiny_bundle
 from tests.helpers.service import service_command
 
@@ -23,7 +23,8 @@ def test_acknowledged_listens_survive_kill_9(tmp_path, start_service):
             assert response.status_code == 201, response.text
             acknowledged.append(response.json())
         first = client.get("/users/1/recommendations", params={"k": 5}).json()
-    in_flight = asyncio.run(kill_while_writing(server, user_id=7, writes=300, kill_after=60))
+    in_flight = asyncio.run(kill_while_writing(server.url, lambda: server.stop(signal.SIGKILL), user_id=7, writes=300,
+                                               kill_after=60))
     assert server.process.returncode == -signal.SIGKILL
     restarted = start_service(tmp_path)
     with httpx.Client(base_url=restarted.url, timeout=10) as client:
@@ -48,14 +49,15 @@ def test_refuses_a_public_address_without_token_and_a_missing_bundle(tmp_path):
     assert missing.returncode == 2 and "dvc repro serving" in missing.stderr
 
 
-async def kill_while_writing(server: ServerProcess, user_id: int, writes: int, kill_after: int) -> list[dict]:
-    """Fire ``writes`` concurrent listens, ``kill -9`` the server once ``kill_after`` are acknowledged; return those."""
+async def kill_while_writing(url: str, kill: Callable[[], None], user_id: int, writes: int, kill_after: int,
+                             first_ts: int = 1_671_000_000) -> list[dict]:
+    """Fire ``writes`` concurrent listens, ``kill()`` (a kill -9) once ``kill_after`` are acknowledged; return those."""
     acknowledged: list[dict] = []
     enough = asyncio.Event()
 
     async def write(client: httpx.AsyncClient, n: int) -> None:
         try:
-            response = await client.post(f"/users/{user_id}/listens", json={"track_id": 10, "timestamp": 1_671_000_000 + n})
+            response = await client.post(f"/users/{user_id}/listens", json={"track_id": 10, "timestamp": first_ts + n})
         except httpx.TransportError:
             return
         if response.status_code == 201:
@@ -64,9 +66,9 @@ async def kill_while_writing(server: ServerProcess, user_id: int, writes: int, k
                 enough.set()
 
     limits = httpx.Limits(max_connections=32)
-    async with httpx.AsyncClient(base_url=server.url, timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
         tasks = [asyncio.create_task(write(client, n)) for n in range(writes)]
         await asyncio.wait_for(enough.wait(), timeout=30)
-        server.stop(signal.SIGKILL)
+        kill()
         await asyncio.gather(*tasks)
     return list(acknowledged)

@@ -105,6 +105,8 @@ def test_settings_from_params_with_environment_overrides(tmp_path):
     ({"RECSYS_PORT": "70000"}, "port"),
     ({"RECSYS_EVENTS_SYNCHRONOUS": "OFF"}, "synchronous"),
     ({"RECSYS_WRITE_TOKEN": " "}, "RECSYS_WRITE_TOKEN"),
+    ({"RECSYS_WORKERS": "0"}, "workers"),
+    ({"RECSYS_WORKERS": "two"}, "workers"),
 ])
 def test_bad_settings_are_refused_with_the_setting_named(tmp_path, env, message):
     with pytest.raises(SettingsError, match=message):

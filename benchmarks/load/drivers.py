@@ -1,4 +1,4 @@
-"""The senders: one aiohttp session driving a workload open-loop (a constant rate, whatever the answers
+"""The senders: one lean HTTP client (``http_client.py``) driving a workload open-loop (a constant rate, whatever the answers
 do) or closed-loop (each connection sends its next request when the last one answered).
 
 In open loop a latency counts from the request's *scheduled* send time, so a server that falls behind
@@ -11,15 +11,16 @@ import resource
 import time
 from dataclasses import dataclass
 
-import aiohttp
 import numpy as np
 
+from .http_client import ERRORS, HttpClient
 from .server import cpu_seconds, machine_busy_seconds
 from .workload import Workload
 
 # status codes for requests without an HTTP answer; all but NOT_SENT count as errors
 EXCEPTION, DROPPED, UNFINISHED, NOT_SENT = -1, -2, -3, -4
 JSON_HEADERS = {"Content-Type": "application/json"}
+MIN_SLEEP_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,10 @@ class PhaseResult:
 
 
 class Driver:
-    """One aiohttp session; sends one request and records its latency and status by index."""
+    """One client; sends one request and records its latency and status by index."""
 
-    def __init__(self, session: aiohttp.ClientSession, workload: Workload, write_headers: dict[str, str]):
-        self.session = session
+    def __init__(self, client: HttpClient, workload: Workload, write_headers: dict[str, str]):
+        self.client = client
         self.workload = workload
         self.write_headers = write_headers
         self.latency = np.full(len(workload), np.nan)
@@ -63,24 +64,15 @@ class Driver:
         """One request; latency counts from ``since`` (its scheduled time in open loop)."""
         body = self.workload.bodies[index]
         self.status[index] = UNFINISHED  # until answered: cancelled at the end of the drain, it stays so
+        if body is None:
+            raw = self.client.format("GET", self.workload.paths[index])
+        else:
+            raw = self.client.format("POST", self.workload.paths[index], body, self.write_headers)
         try:
-            if body is None:
-                response = await self.session.get(self.workload.paths[index])
-            else:
-                response = await self.session.post(self.workload.paths[index], data=body, headers=self.write_headers)
-            async with response:
-                await response.read()
-            self.status[index] = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            self.status[index] = await self.client.request(raw)
+        except ERRORS:
             self.status[index] = EXCEPTION
         self.latency[index] = time.perf_counter() - since
-
-
-def new_session(url: str, connections: int, timeout: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False, enable_cleanup_closed=False,
-                                     ttl_dns_cache=None)
-    return aiohttp.ClientSession(base_url=url, connector=connector, timeout=aiohttp.ClientTimeout(total=timeout),
-                                 skip_auto_headers=("User-Agent",))
 
 
 async def open_loop(driver: Driver, rate: float, duration: float, drain: float, max_inflight: int) -> float:
@@ -101,7 +93,9 @@ async def open_loop(driver: Driver, rate: float, duration: float, drain: float, 
             task.add_done_callback(pending.discard)
         sent = max(sent, due)
         if sent < count:
-            await asyncio.sleep(max(0.0, schedule[sent] - time.perf_counter()))
+            # at least 1 ms: shorter sleeps made the loop spin (a whole core at 2,000/s, taken from the server);
+            # a request sent up to 1 ms late counts that against the server, never for it
+            await asyncio.sleep(max(MIN_SLEEP_S, schedule[sent] - time.perf_counter()))
     await finish(pending, drain)
     return time.perf_counter() - start
 
@@ -137,8 +131,9 @@ async def run_phase(url: str, workload: Workload, phase: Phase, server_pid: int 
     write_headers = dict(JSON_HEADERS)
     if phase.write_token:
         write_headers["Authorization"] = f"Bearer {phase.write_token}"
-    async with new_session(url, phase.closed_connections or phase.connections, phase.timeout) as session:
-        driver = Driver(session, workload, write_headers)
+    client = HttpClient(url, phase.closed_connections or phase.connections, phase.timeout)
+    try:
+        driver = Driver(client, workload, write_headers)
         client_before = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         server_before = cpu_seconds(server_pid) if server_pid else None
         machine_before = machine_busy_seconds()
@@ -149,6 +144,8 @@ async def run_phase(url: str, workload: Workload, phase: Phase, server_pid: int 
         client_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - client_before
         server_cpu = cpu_seconds(server_pid) - server_before if server_pid else None
         machine_cpu = machine_busy_seconds() - machine_before
+    finally:
+        client.close()
     attempted = driver.status != NOT_SENT
     return PhaseResult(workload.kinds[attempted], driver.latency[attempted], driver.status[attempted], wall,
                        client_cpu, server_cpu, machine_cpu)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port
+from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port, process_tree
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 COURSE_APP = REPO_ROOT / "benchmarks" / "course_pattern_app.py"
@@ -27,19 +27,6 @@ def check_loopback(url: str) -> None:
         loopback = False
     if not loopback:
         raise SystemExit(f"{url}: only loopback targets (127.0.0.0/8, ::1, localhost) are allowed")
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its descendants (uvicorn may run workers as children)."""
-    pids, index = [pid], 0
-    while index < len(pids):
-        try:
-            for task in Path(f"/proc/{pids[index]}/task").iterdir():
-                pids.extend(int(child) for child in (task / "children").read_text().split())
-        except OSError:
-            pass
-        index += 1
-    return pids
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -57,12 +44,13 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of the process tree so far."""
+    """User + system CPU seconds so far of the process tree: every thread of every process, plus the
+    workers that ended and were reaped (the root's cutime/cstime)."""
     total = 0
     for member in process_tree(pid):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if member == pid else 0)
         except (OSError, IndexError):
             pass
     return total / CLOCK_TICKS
@@ -114,13 +102,16 @@ def start_target(name: str, command: list[str], env: dict[str, str], port: int, 
 
 
 def service_target(bundle: Path, workdir: Path, *, port: int = 0, service_args: str | None = None,
-                   write_token: str | None = None, timeout: float = 120.0) -> Target:
-    """The real service (or a wrapping script, ``service_args``) on ``bundle`` with a fresh events database."""
+                   write_token: str | None = None, timeout: float = 120.0,
+                   extra_env: dict[str, str] | None = None) -> Target:
+    """The real service (or a wrapping script, ``service_args``) on ``bundle`` with a fresh events database;
+    ``extra_env`` adds settings (``RECSYS_WORKERS``)."""
     port = port or free_port()
     env = {"RECSYS_BUNDLE_DIR": str(bundle), "RECSYS_EVENTS_DB": str(workdir / "events.sqlite"),
            "RECSYS_HOST": "127.0.0.1", "RECSYS_PORT": str(port)}
     if write_token:
         env["RECSYS_WRITE_TOKEN"] = write_token
+    env.update(extra_env or {})
     command = [sys.executable, *service_args.split()] if service_args else list(SERVICE_COMMAND)
     name = f"service ({service_args})" if service_args else "service"
     return start_target(name, command, env, port, workdir, timeout)

@@ -1,7 +1,9 @@
-"""``python -m src.service``: check the settings and the bundle, then serve with uvicorn (one process).
+"""``python -m src.service``: check the settings and the bundle, then serve with uvicorn.
 
 A bad setting, a missing bundle or a non-loopback host without a write token stops here with a
-message and exit status 2, before anything binds.
+message and exit status 2, before anything binds. With ``workers`` > 1 this process binds the port and
+supervises that many worker processes (``worker.py``), restarting any that dies; they share the port,
+the mapped bundle (page cache) and the events database, and write their metrics to one folder.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from prometheus_client import disable_created_metrics
 from src.recsys.serving.bundle import BundleError, ServingBundle
 
 from .app import create_app
+from .observability import shared_metrics_dir
 from .settings import SettingsError, load_settings
+from .worker import LOG_FORMAT, freeze_heap
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     log = logging.getLogger("service")
     try:
         settings = load_settings()
@@ -31,10 +35,18 @@ def main() -> int:
     log.info("bundle %s from %s (%s users with recommendations); events in %s (synchronous=%s)", bundle.version,
              settings.bundle_dir, bundle.manifest["counts"]["users_with_recommendations"], settings.events_db,
              settings.synchronous)
-    app = create_app(settings, bundle)
-    del bundle  # the app alone holds it, so a live switch unmaps it (live_bundle.py)
-    uvicorn.run(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-                workers=1, access_log=False, log_level="info", timeout_graceful_shutdown=5)
+    options = dict(host=settings.host, port=settings.port, loop="uvloop", http="httptools", access_log=False,
+                   log_level="info", timeout_graceful_shutdown=5)
+    if settings.workers == 1:
+        app = create_app(settings, bundle)
+        del bundle  # the app alone holds it
+        freeze_heap()
+        uvicorn.run(app, workers=1, **options)
+        return 0
+    del bundle  # checked; each worker maps its own, and the supervisor keeps no mapping of a bundle
+    log.info("%d worker processes", settings.workers)
+    with shared_metrics_dir():
+        uvicorn.run("src.service.worker:app", factory=True, workers=settings.workers, **options)
     return 0
 
 

@@ -16,6 +16,7 @@ from src.recsys.serving.bundle import ServingBundle
 
 from . import errors
 from .deps import Service
+from .fast_path import FastPath
 from .guards import BodyLimit, WriteToken
 from .live_bundle import POLL_S, BundleWatcher, watching
 from .methods import add_head_routes
@@ -67,6 +68,7 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
     app.include_router(router)
     add_head_routes(app)
     templates = {route.endpoint: route.path for route in app.routes if hasattr(route, "endpoint")}
+    app.add_middleware(FastPath)  # innermost: after the guards, inside the metrics
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(WriteToken, token=settings.write_token)
     app.add_middleware(MetricsMiddleware, metrics=metrics, route_of=templates.get)

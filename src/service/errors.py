@@ -36,6 +36,12 @@ def error_response(status_code: int, message: str, headers: dict[str, str] | Non
     return response
 
 
+def unavailable_response(method: str, path: str, exc: StoreUnavailable) -> Response:
+    """503 with ``Retry-After``: the event store cannot answer now (the fast path answers the same)."""
+    log.warning("event store unavailable on %s %s: %s", method, path, exc)
+    return error_response(503, f"event store unavailable: {exc}; retry shortly", {"Retry-After": "1"})
+
+
 def describe(error: dict[str, Any]) -> str:
     """One validation error as ``<where> <field>: <expected>, got <input>``."""
     location = list(error.get("loc", ()))
@@ -81,8 +87,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
-        log.warning("event store unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(503, f"event store unavailable: {exc}; retry shortly", {"Retry-After": "1"})
+        return unavailable_response(request.method, request.url.path, exc)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:

@@ -36,17 +36,21 @@ class BodyLimit:
                 return await error_response(413, f"body: more than {self.limit} bytes, the limit is {self.limit}")(
                     scope, receive, send)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        delivered = False
+        return await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
-        async def replay():
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        return await self.app(scope, replay, send)
+def replay_body(body: bytes, receive):
+    """A ``receive`` that hands an already read body on once, then defers to the client's ``receive``."""
+    delivered = False
+
+    async def replay():
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class WriteToken:

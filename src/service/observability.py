@@ -3,14 +3,24 @@
 Each app gets its own registry (tests build several apps in one process). Labels are route templates,
 never raw paths, so the series count stays bounded; labelled children are cached per key because
 ``.labels()`` costs more than the increment itself.
+
+With several worker processes (``shared_metrics_dir``), prometheus-client's multiprocess mode keeps each
+process's values in files under ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``, whichever worker answers it,
+sums them: the counts cover every worker, and a killed worker's counts stay.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
-from typing import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from src.recsys.serving.blend import SOURCES, RankedList
 
@@ -19,6 +29,27 @@ UNMATCHED = "<unmatched>"  # no route: unknown paths, and requests refused befor
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others count as OTHER
 # the client hung up before any answer was sent: nginx's "client closed request", so it is not a 5xx (a server fault)
 CLIENT_CLOSED = 499
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it when it is imported
+
+
+@contextmanager
+def shared_metrics_dir() -> Iterator[Path]:
+    """A fresh folder for the workers' metric files, in the environment the workers inherit.
+
+    ``$PROMETHEUS_MULTIPROC_DIR`` if set (its old files are removed: counts restart with the server),
+    else a temporary folder removed at the end. Enter it before the workers start.
+    """
+    given = os.environ.get(MULTIPROCESS_DIR)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="recsys-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_DIR] = str(folder)
+    try:
+        yield folder
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class Metrics:
@@ -35,8 +66,9 @@ class Metrics:
         self.cold = Counter("recsys_cold_responses", "Recommendation responses for users without personal "
                             "recommendations (popular fallback), by mode", ["mode"], registry=self.registry)
         self.bundle = Gauge("recsys_bundle_info", "The serving bundle in use (value 1)", ["version"],
-                            registry=self.registry)
+                            registry=self.registry, multiprocess_mode="mostrecent")  # the last worker's word
         self._children: dict[tuple, tuple] = {}
+        self._version: str | None = None
         self._item_children = {(mode, code): self.items.labels(mode, source)
                                for mode in ("blended", "offline", "online") for code, source in enumerate(SOURCES)}
 
@@ -57,11 +89,20 @@ class Metrics:
             self.cold.labels(mode).inc()
 
     def set_bundle(self, version: str) -> None:
-        self.bundle.clear()
+        if self._version not in (None, version):
+            if MULTIPROCESS_DIR in os.environ:  # a series cannot be removed from the files: it says 0 instead
+                self.bundle.labels(self._version).set(0)
+            else:
+                self.bundle.remove(self._version)
         self.bundle.labels(version).set(1)
+        self._version = version
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker)
+        return generate_latest(every_worker)
 
 
 class MetricsMiddleware:

@@ -35,6 +35,39 @@ def answers_ready(url: str) -> bool:
         return False
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn workers are children), found by each process's parent id.
+
+    ``/proc/<pid>/task/<tid>/children`` would be shorter, but kernels without CONFIG_PROC_CHILDREN lack
+    it (this machine's), and reading it there silently found the supervisor alone.
+    """
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    pids, index = [pid], 0
+    while index < len(pids):
+        pids.extend(parents.get(pids[index], ()))
+        index += 1
+    return pids
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The uvicorn worker processes of a supervisor (spawned children; not multiprocessing's resource tracker)."""
+    workers = []
+    for child in process_tree(pid)[1:]:
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+        except OSError:
+            pass
+    return workers
+
+
 class ServerProcess:
     """``command`` run from the repository root with ``env`` added, serving on 127.0.0.1:``port``.
 

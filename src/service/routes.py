@@ -62,6 +62,11 @@ async def record_listen(service: ServiceDep, user_id: UserId, request: Request):
     listen = parse_listen(await request.body())
     if not service.known_track(listen.track_id):
         raise HTTPException(422, f"body track_id: unknown track {listen.track_id} (not in the catalog)")
+    return await _store_listen(service, user_id, listen)
+
+
+async def _store_listen(service: Service, user_id: int, listen: ListenIn) -> Response:
+    """Append a checked listen; 201 once it is committed."""
     ts_us = listen.timestamp if listen.timestamp is not None else time.time_ns() // 1000
     stored = await service.store.append(user_id, listen.track_id, ts_us)
     return json_response({"id": stored.id, "user_id": stored.user_id, "track_id": stored.track_id,

@@ -36,6 +36,7 @@ class Settings:
     synchronous: str = "NORMAL"  # SQLite: NORMAL survives a killed process, FULL also a power loss
     max_online_listens: int = 5000  # latest online listens read per request (candidates and "already heard")
     max_body_bytes: int = MAX_BODY_BYTES
+    workers: int = 1  # uvicorn worker processes on the one port (one process holds one core)
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -46,6 +47,8 @@ class Settings:
                 or self.max_online_listens < self.blend.recent_listens:
             raise SettingsError(f"service.max_online_listens: expected an integer >= service.recent_listens "
                                 f"({self.blend.recent_listens}), got {self.max_online_listens!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
+            raise SettingsError(f"workers: expected an integer 1..64, got {self.workers!r}")
         if self.write_token is not None and not self.write_token.strip():
             raise SettingsError("RECSYS_WRITE_TOKEN: set but empty; unset it or give a real token")
 
@@ -93,11 +96,14 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
             raise SettingsError(f"service.{key}: missing (or set {variable})")
         return base / str(service[key])
 
-    port = env.get("RECSYS_PORT", service.get("port", 8000))
-    try:
-        port = int(port)
-    except (TypeError, ValueError):
-        raise SettingsError(f"port: expected an integer 0..65535, got {port!r}") from None
+    def integer(key: str, variable: str, default: int, expected: str) -> int:
+        value = env.get(variable, service.get(key, default))
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{key}: expected an integer {expected}, got {value!r}") from None
+
+    port = integer("port", "RECSYS_PORT", 8000, "0..65535")
     try:
         blend = BlendConfig.from_params({"service": service})
     except (KeyError, TypeError, ValueError) as error:
@@ -111,4 +117,5 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
         write_token=env.get("RECSYS_WRITE_TOKEN"),
         synchronous=env.get("RECSYS_EVENTS_SYNCHRONOUS", str(service.get("events_synchronous", "NORMAL"))).upper(),
         max_online_listens=service.get("max_online_listens", Settings.max_online_listens),
+        workers=integer("workers", "RECSYS_WORKERS", Settings.workers, "1..64"),
     )

@@ -97,7 +97,9 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
             lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
         else:
             lists.append(heard.drop(_tagged(offline_items, offline_scores, OFFLINE)))
-    if len(lists) == 2:
+    if len(lists) == 2 and len(lists[0][0]) == 0 and config.strategy == "interleave":
+        chosen = _first_occurrences(lists[1])  # what interleaving with an empty list gives, without the merge
+    elif len(lists) == 2:
         chosen = blend(lists[0], lists[1], config.strategy, config.cold_online_weight if cold else config.online_weight)
     else:
         chosen = _first_occurrences(lists[0])
@@ -181,9 +183,14 @@ class Heard:
         self.online = np.sort(online)  # binary search: np.isin costs more than the lookup on a few ids
 
     def mask(self, track_ids: np.ndarray) -> np.ndarray:
-        return (find_sorted(self.online, track_ids) >= 0) | (find_sorted(self.history, track_ids) >= 0)
+        in_history = find_sorted(self.history, track_ids) >= 0
+        if len(self.online) == 0:  # most requests: each numpy call on a tiny array costs microseconds
+            return in_history
+        return (find_sorted(self.online, track_ids) >= 0) | in_history
 
     def drop(self, candidates: Candidates) -> Candidates:
+        if len(candidates[0]) == 0:
+            return candidates
         keep = ~self.mask(candidates[0])
         return tuple(part[keep] for part in candidates)
 

@@ -1,0 +1,212 @@
+"""The blend as it was before the shortcuts for requests without online listens (commit d789bd6), kept verbatim
+as the reference for tests/test_blend_equivalence.py. Original docstring:
+
+One user's list: offline recommendations, online candidates from the latest listens, a blend, a backfill.
+
+``recommend`` is the only function that builds a served list. The service calls it per request and the
+`replay` stage calls it per replayed user, so the replay metrics measure exactly what is served.
+
+The rules, in order:
+
+1. **Heard tracks never appear**: the user's train history (from the bundle) and every online listen
+   are removed from all candidate lists before anything else.
+2. **Offline candidates**: the user's final recommendations, best first. A user without them (cold)
+   gets the popularity chart in their place, tagged ``popular``.
+3. **Online candidates**: the similar tracks of the user's last ``recent_listens`` online listens.
+   A track similar to several of them adds up: ``score = sum_j recency_decay**j * similarity(listen_j,
+   track)`` with ``j = 0`` for the latest listen; best first, ties by lower track id.
+4. **Blend** (mode ``blended``), by ``strategy``:
+
+   The weight of the online list is ``online_weight`` for users with offline recommendations and
+   ``cold_online_weight`` for users without (there the other list is the popular chart).
+
+   * ``interleave``: the lists share the slots in the proportion ``online_weight : 1 - online_weight``.
+     The ``j``-th item of a list sits at position ``(j + 0.5) / weight`` and the lists merge by
+     position (online first on a tie): 0.5 alternates online, offline, online, ...
+   * ``rrf``: weighted reciprocal-rank fusion, ``online_weight / (60 + online rank) +
+     (1 - online_weight) / (60 + offline rank)``; a track in both lists gets both terms.
+
+   A track in both lists appears once, tagged with the list that placed it (``rrf``: the larger term).
+   No candidate is dropped: with ``online_weight`` 0 (or 1) the other list comes first and this one
+   follows it, still ahead of the popular backfill.
+5. **Backfill**: the popularity order (every train track by distinct listeners) fills the list up to
+   ``k``, so an answer has exactly ``k`` items whenever the catalog holds that many unheard tracks.
+
+Modes ``offline`` and ``online`` skip the blend and keep only that list (then the backfill): the
+debugging views of the service and the two baselines of the replay evaluation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+
+from src.recsys.arrays import find_sorted
+from src.recsys.config import Config, integer, number, param, text
+from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.ragged import RaggedTable
+
+OFFLINE, ONLINE, POPULAR = 0, 1, 2
+SOURCES = ("offline", "online", "popular")  # indexed by the codes above
+MODES = ("blended", "offline", "online")
+STRATEGIES = ("interleave", "rrf")
+RRF_CONSTANT = 60  # the usual reciprocal-rank-fusion constant: damps the gap between the first ranks
+_BACKFILL_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class BlendConfig(Config):
+    """How online candidates are built and blended (the `service` params that shape a list).
+
+    ``BlendConfig.from_params(params)`` reads them from the whole params.yaml mapping; a bad value raises
+    ``config.ConfigError`` (a ``ValueError``) naming the key.
+    """
+
+    recent_listens: int = param("service.recent_listens", integer(1), default=3)
+    recency_decay: float = param("service.recency_decay", number(0.0, 1.0, low_open=True), default=0.5)
+    strategy: str = param("service.blend.strategy", text(STRATEGIES), default="interleave")
+    # users with offline recommendations
+    online_weight: float = param("service.blend.online_weight", number(0.0, 1.0), default=0.5)
+    # users without: online candidates against the popular chart
+    cold_online_weight: float = param("service.blend.cold_online_weight", number(0.0, 1.0), default=0.5)
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """A served list: tracks best first, each with its own source's score and the source's code."""
+
+    track_ids: np.ndarray  # int32
+    scores: np.ndarray  # float32: ranker score (offline), summed similarity (online), listeners (popular)
+    sources: np.ndarray  # int8 codes into SOURCES
+    cold: bool  # the user has no offline recommendations
+
+
+def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k: int, config: BlendConfig,
+              mode: str = "blended") -> RankedList:
+    """The ``k`` tracks to serve ``user_id``, given their online listens (most recent first)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    online_listens = np.asarray(online_listens, dtype=np.int32)
+    heard = Heard.of(bundle, user_id, online_listens)
+    offline_items, offline_scores = bundle.offline.row(user_id)
+    cold = len(offline_items) == 0
+    lists = []
+    if mode in ("blended", "online"):
+        items, scores = online_candidates(online_listens, bundle.similar, config)
+        lists.append(heard.drop(_tagged(items, scores, ONLINE)))
+    if mode in ("blended", "offline"):
+        if cold:
+            lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
+        else:
+            lists.append(heard.drop(_tagged(offline_items, offline_scores, OFFLINE)))
+    if len(lists) == 2:
+        chosen = blend(lists[0], lists[1], config.strategy, config.cold_online_weight if cold else config.online_weight)
+    else:
+        chosen = _first_occurrences(lists[0])
+    chosen = tuple(part[:k] for part in chosen)
+    if len(chosen[0]) < k:
+        extra = _popular_unheard(bundle, heard, chosen[0], k - len(chosen[0]))
+        chosen = tuple(np.concatenate([a, b]) for a, b in zip(chosen, extra))
+    track_ids, scores, sources = chosen
+    return RankedList(track_ids.astype(np.int32), scores.astype(np.float32), sources.astype(np.int8), cold)
+
+
+def online_candidates(online_listens: np.ndarray, similar: RaggedTable, config: BlendConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks similar to the last ``recent_listens`` listens, summed with recency weights, best first."""
+    rows = [similar.row(int(track)) for track in online_listens[: config.recent_listens]]
+    if not rows:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+    items = np.concatenate([row[0] for row in rows])
+    weights = np.concatenate([row[1].astype(np.float64) * config.recency_decay ** j for j, row in enumerate(rows)])
+    tracks, inverse = np.unique(items, return_inverse=True)
+    scores = np.bincount(inverse, weights=weights, minlength=len(tracks))
+    order = np.lexsort((tracks, -scores))
+    return tracks[order].astype(np.int32), scores[order].astype(np.float32)
+
+
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # (track ids, scores, source codes), best first
+
+
+def blend(online: Candidates, offline: Candidates, strategy: str, online_weight: float) -> Candidates:
+    """Merge the two lists by ``strategy``, giving ``online_weight`` to the online one; every track once."""
+    if strategy == "interleave":
+        return _interleave(online, offline, online_weight)
+    return _reciprocal_rank_fusion(online, offline, online_weight)
+
+
+def _interleave(online: Candidates, offline: Candidates, weight: float) -> Candidates:
+    positions = np.concatenate([_slot_positions(len(online[0]), weight), _slot_positions(len(offline[0]), 1.0 - weight)])
+    tie = np.repeat([0, 1], [len(online[0]), len(offline[0])])
+    order = np.lexsort((tie, positions))  # stable: a list with no share keeps its order after the other
+    merged = tuple(np.concatenate([a, b])[order] for a, b in zip(online, offline))
+    return _first_occurrences(merged)
+
+
+def _slot_positions(length: int, weight: float) -> np.ndarray:
+    """Where each item of a list sits when the list gets ``weight`` of the slots (inf: after the other list)."""
+    if weight <= 0.0:
+        return np.full(length, np.inf)
+    return (np.arange(length) + 0.5) / weight
+
+
+def _reciprocal_rank_fusion(online: Candidates, offline: Candidates, weight: float) -> Candidates:
+    terms = np.concatenate([weight / (RRF_CONSTANT + np.arange(1, len(online[0]) + 1)),
+                            (1.0 - weight) / (RRF_CONSTANT + np.arange(1, len(offline[0]) + 1))])
+    items, scores, sources = (np.concatenate([a, b]) for a, b in zip(online, offline))
+    tracks, inverse = np.unique(items, return_inverse=True)
+    fused = np.bincount(inverse, weights=terms, minlength=len(tracks))
+    dominant = np.lexsort((-terms, inverse))  # per track, its larger term first
+    first = dominant[np.r_[True, inverse[dominant][1:] != inverse[dominant][:-1]]] if len(dominant) else dominant
+    picked = first[np.lexsort((first, -fused))]  # equal fused scores (a list with no weight) keep list order
+    return items[picked], scores[picked], sources[picked]
+
+
+def _first_occurrences(candidates: Candidates) -> Candidates:
+    """Keep each track's first (best) entry, in order."""
+    _, first = np.unique(candidates[0], return_index=True)
+    keep = np.sort(first)
+    return tuple(part[keep] for part in candidates)
+
+
+class Heard:
+    """What the user has listened to: train history (sorted, from the bundle) and online listens.
+
+    Served lists drop these tracks; the replay drops them from the truth it scores against.
+    """
+
+    @classmethod
+    def of(cls, bundle: ServingBundle, user_id: int, online: np.ndarray) -> "Heard":
+        return cls(bundle.history.row(user_id)[0], online)
+
+    def __init__(self, history: np.ndarray, online: np.ndarray):
+        self.history = history
+        self.online = np.sort(online)  # binary search: np.isin costs more than the lookup on a few ids
+
+    def mask(self, track_ids: np.ndarray) -> np.ndarray:
+        return (find_sorted(self.online, track_ids) >= 0) | (find_sorted(self.history, track_ids) >= 0)
+
+    def drop(self, candidates: Candidates) -> Candidates:
+        keep = ~self.mask(candidates[0])
+        return tuple(part[keep] for part in candidates)
+
+
+def _popular_unheard(bundle: ServingBundle, heard: Heard, taken: np.ndarray, count: int) -> Candidates:
+    """The first ``count`` tracks of the popularity order that are neither heard nor ``taken``."""
+    found: list[np.ndarray] = []
+    need, start, size = count, 0, max(_BACKFILL_CHUNK, 4 * count)
+    taken = np.sort(taken)
+    while need > 0 and start < len(bundle.popular):
+        chunk = np.asarray(bundle.popular[start:start + size])
+        keep = np.flatnonzero(~heard.mask(chunk) & (find_sorted(taken, chunk) < 0))[:need] + start
+        found.append(keep)
+        need -= len(keep)
+        start += size
+        size *= 2  # a user who heard most of the chart is served in a few chunks, not thousands
+    positions = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    return _tagged(bundle.popular[positions], bundle.popular_listeners[positions], POPULAR)
+
+
+def _tagged(track_ids: np.ndarray, scores: np.ndarray, source: int) -> Candidates:
+    """A candidate list whose every entry comes from ``source``."""
+    return (np.asarray(track_ids), np.asarray(scores, dtype=np.float32), np.full(len(track_ids), source, dtype=np.int8))
