@@ -97,9 +97,7 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
             lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
         else:
             lists.append(heard.drop(_tagged(offline_items, offline_scores, OFFLINE)))
-    if len(lists) == 2 and len(lists[0][0]) == 0 and config.strategy == "interleave":
-        chosen = _first_occurrences(lists[1])  # what interleaving with an empty list gives, without the merge
-    elif len(lists) == 2:
+    if len(lists) == 2:
         chosen = blend(lists[0], lists[1], config.strategy, config.cold_online_weight if cold else config.online_weight)
     else:
         chosen = _first_occurrences(lists[0])
@@ -135,6 +133,8 @@ def blend(online: Candidates, offline: Candidates, strategy: str, online_weight:
 
 
 def _interleave(online: Candidates, offline: Candidates, weight: float) -> Candidates:
+    if len(online[0]) == 0:  # most requests (no online listens): the merge would keep offline's order anyway
+        return _first_occurrences(offline)
     positions = np.concatenate([_slot_positions(len(online[0]), weight), _slot_positions(len(offline[0]), 1.0 - weight)])
     tie = np.repeat([0, 1], [len(online[0]), len(offline[0])])
     order = np.lexsort((tie, positions))  # stable: a list with no share keeps its order after the other
