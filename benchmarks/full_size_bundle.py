@@ -1,7 +1,8 @@
 """Synthesise a full-size serving bundle (the real data's shape, random content) for the service load test.
 
 A scale 1.0 pipeline run takes long and the load test only needs arrays of the right sizes and shapes:
-1.37M users x 30 offline recommendations, 0.93M tracks x 10 similar tracks, ~180M history listens
+1.37M users x 30 offline recommendations, 0.93M tracks x 10 similar and x 20 played-next tracks, albums
+and artists of neighbouring ids, the default blend settings, ~180M history listens
 with a heavy-tailed per-user length, the popularity order of every listened track and a catalog of
 ~1M named tracks, with sparse ids like the real data. Everything is drawn with vectorised numpy,
 the history in user chunks so the peak stays within a few GiB, and saved with the project's own
@@ -14,6 +15,7 @@ Keep the output outside the repository: it is ~1.2 GB.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import shutil
 import sys
@@ -26,7 +28,10 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.recsys.serving.bundle import ServingBundle, TrackCatalog, popularity_order  # noqa: E402
+from src.recsys.serving.blend_config import BlendConfig  # noqa: E402
+from src.recsys.serving.bundle import (  # noqa: E402
+    ServingBundle, TrackCatalog, album_tracks, artist_tracks, popularity_order,
+)
 from src.recsys.serving.ragged import RaggedTable  # noqa: E402
 
 VOCABULARY = ("love night star heart time neon summer rain fire dream city road light blue gold river moon "
@@ -44,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--catalog", type=int, default=1_000_000, help="catalog tracks (>= --tracks)")
     parser.add_argument("--recs", type=int, default=30, help="offline recommendations per user")
     parser.add_argument("--similar", type=int, default=10, help="similar tracks per track")
+    parser.add_argument("--played-next", type=int, default=20, help="played-next tracks per track")
+    parser.add_argument("--album-size", type=float, default=1.5, help="mean catalog tracks per album")
+    parser.add_argument("--artist-size", type=float, default=6.5, help="mean catalog tracks per artist")
     parser.add_argument("--history-mean", type=float, default=131.0, help="mean distinct listened tracks per user")
     parser.add_argument("--skew", type=float, default=2.5,
                         help="popularity skew: a listen's popularity rank is tracks * U**skew")
@@ -75,7 +83,8 @@ def catalog_from_names(track_ids: np.ndarray, names: pa.Array) -> TrackCatalog:
     _, offsets, data = names.buffers()
     offsets = np.frombuffer(offsets, dtype=np.int64)[names.offset: names.offset + len(names) + 1]
     name_bytes = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]].copy()
-    return TrackCatalog(track_ids, (offsets - offsets[0]).astype(np.int64), name_bytes)
+    none = np.full(len(track_ids), -1, dtype=np.int32)
+    return TrackCatalog(track_ids, (offsets - offsets[0]).astype(np.int64), name_bytes, none, none)
 
 
 def history_lengths(rng: np.random.Generator, users: int, mean: float) -> np.ndarray:
@@ -182,10 +191,18 @@ def synthesise(args: argparse.Namespace) -> ServingBundle:
     similar_order = np.argsort(rank_to_track)  # similar keys must be sorted track ids
     similar = ranked_table(rank_to_track[similar_order], similar_ranks[similar_order], rank_to_track,
                            np.clip(decreasing_scores(rng, args.tracks, args.similar, 0.8, 0.03), 0.0, 1.0))
-    print("  catalog names", flush=True)
+    played_next = ranked_table(rank_to_track[similar_order],
+                               distinct_rows(rng, track_ranks, args.played_next, args.tracks, 2_000)[similar_order],
+                               rank_to_track, np.clip(decreasing_scores(rng, args.tracks, args.played_next, 0.3, 0.01), 0, 1))
+    print("  catalog names, albums and artists", flush=True)
     catalog = catalog_from_names(catalog_ids, track_names(rng, len(catalog_ids)))
-    return ServingBundle(offline=offline, similar=similar, history=history, popular=popular,
-                         popular_listeners=popular_listeners, catalog=catalog, manifest={})
+    albums = np.cumsum(rng.random(len(catalog_ids)) < 1 / args.album_size).astype(np.int32)  # runs of neighbouring ids
+    artists = (albums // max(1, round(args.artist_size / args.album_size))).astype(np.int32)
+    catalog = dataclasses.replace(catalog, albums=albums, artists=artists)
+    return ServingBundle(offline=offline, similar=similar, history=history, played_next=played_next,
+                         album_tracks=album_tracks(catalog), artist_tracks=artist_tracks(catalog, listeners),
+                         popular=popular, popular_listeners=popular_listeners, catalog=catalog,
+                         blend=BlendConfig(), manifest={})
 
 
 def folder_size(folder: Path) -> int:

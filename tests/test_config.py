@@ -13,7 +13,8 @@ from src.recsys import evaluation, headline
 from src.recsys.als import AlsFitConfig
 from src.recsys.config import ConfigError
 from src.recsys.ranking.training import RankTrainConfig
-from src.recsys.serving.replay import ReplayConfig
+from src.stages.replay import ReplayConfig
+from src.recsys.serving.search import BlendSearchConfig
 from src.stages.als import AlsConfig
 from src.stages.evaluate import EvaluateConfig
 from src.stages.split import SplitConfig
@@ -69,7 +70,14 @@ def with_value(key: str, value):
     (RankTrainConfig, "rank.model.validation_share", 1.0, "rank.model.validation_share = 1.0"),
     (RankTrainConfig, "rank.candidates.als", KeyError, "rank.candidates.als: missing"),
     (ReplayConfig, "replay.reveal", [3, 1], "replay.reveal = [3, 1]"),
-    (ReplayConfig, "service.blend.strategy", "mix", "service.blend.strategy = 'mix': expected one of interleave, rrf"),
+    (ReplayConfig, "replay.headline_reveal", 2, "replay.headline_reveal = 2: expected one of replay.reveal [1, 3, 5]"),
+    (ReplayConfig, "blend_search.tune_share", 1.0, "blend_search.tune_share = 1.0: expected a number with 0.0 < value and value < 1.0"),
+    (BlendSearchConfig, "blend_search.space.strategy", ["mix"],
+     "blend_search.space.strategy = ['mix']: expected a non-empty list of distinct values out of interleave, rrf"),
+    (BlendSearchConfig, "blend_search.space.online_weight", [0.1, 1.5], "blend_search.space.online_weight[1] = 1.5"),
+    (BlendSearchConfig, "blend_search.space.similar_weight", [], "blend_search.space.similar_weight = []"),
+    (BlendSearchConfig, "blend_search.space.recency_decay", [0.5, 0.5], "expected distinct values"),
+    (BlendSearchConfig, "blend_search.space.recent_listens", [0, 1], "blend_search.space.recent_listens = [0, 1]"),
 ])
 def test_a_bad_value_names_the_key_the_value_and_what_is_allowed(cls, key, value, message):
     with pytest.raises(ConfigError) as error:

@@ -57,7 +57,7 @@ def test_the_debugging_views_show_one_side_each(tiny):
     for n, track in enumerate((2, 4)):  # user 101 heard 3 in train
         listen(tiny, 101, track, 1_671_000_000 + n)
     online = tiny.get("/users/101/recommendations/online", params={"k": 4})
-    assert items(online) == [12, 10, 11, 1] and items(online, "source") == ["online"] * 3 + ["popular"]
+    assert items(online) == [12, 11, 10, 1] and items(online, "source") == ["online"] * 3 + ["popular"]
     offline = tiny.get("/users/101/recommendations/offline", params={"k": 4})
     assert items(offline) == [7, 8, 1, 5] and items(offline, "source") == ["offline"] * 2 + ["popular"] * 2
 
@@ -92,7 +92,7 @@ def test_random_users_and_listens_keep_every_property(tmp_path, seed):
                 assert len(set(tracks)) == len(tracks)
                 assert not heard & set(tracks)
                 assert all(item["source"] in SOURCES and item["name"] == names[item["track_id"]] for item in body["items"])
-                expected = recommend(bundle, user, np.array(heard_online, dtype=np.int32), k, settings.blend, mode)
+                expected = recommend(bundle, user, np.array(heard_online, dtype=np.int32), k, bundle.blend, mode)
                 assert tracks == expected.track_ids.tolist()
                 assert [item["source"] for item in body["items"]] == [SOURCES[s] for s in expected.sources]
                 assert body["cold"] == expected.cold

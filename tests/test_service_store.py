@@ -92,7 +92,6 @@ def test_settings_from_params_with_environment_overrides(tmp_path):
     settings = load_settings({"RECSYS_PARAMS": str(write_service_params(tmp_path))})
     assert settings.bundle_dir == tmp_path / "bundle" and settings.events_db == tmp_path / "online/events.sqlite"
     assert (settings.host, settings.port, settings.synchronous, settings.write_token) == ("127.0.0.1", 8000, "NORMAL", None)
-    assert settings.blend.recent_listens == SERVICE_PARAMS["recent_listens"]
     overridden = settings_from(SERVICE_PARAMS, tmp_path, {"RECSYS_PORT": "9001", "RECSYS_BUNDLE_DIR": "b",
                                                           "RECSYS_EVENTS_DB": "e.db", "RECSYS_HOST": "::1",
                                                           "RECSYS_EVENTS_SYNCHRONOUS": "full"})
@@ -116,8 +115,8 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path, env, message)
 def test_bad_params_are_refused(tmp_path):
     with pytest.raises(SettingsError, match="cannot be read"):
         load_settings({"RECSYS_PARAMS": str(tmp_path / "missing.yaml")})
-    with pytest.raises(SettingsError, match="recency_decay"):
-        settings_from({**SERVICE_PARAMS, "recency_decay": 2.0}, tmp_path, {})
+    with pytest.raises(SettingsError, match="max_online_listens"):
+        settings_from({**SERVICE_PARAMS, "max_online_listens": 2}, tmp_path, {})
     with pytest.raises(SettingsError, match="bundle_dir"):
         settings_from({key: value for key, value in SERVICE_PARAMS.items() if key != "bundle_dir"}, tmp_path, {})
 

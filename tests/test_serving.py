@@ -1,14 +1,16 @@
 """The serving library: ragged tables, the bundle on disk, online candidates, blending and the replay."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from src.recsys.arrays import find_sorted
-from src.recsys.serving.blend import (
-    OFFLINE, ONLINE, POPULAR, SOURCES, BlendConfig, blend, online_candidates, recommend,
-)
+from src.recsys.serving.blend import OFFLINE, ONLINE, POPULAR, SOURCES, blend, recommend
+from src.recsys.serving.blend_config import BlendConfig
+from src.recsys.serving.candidates import online_candidates
 from src.recsys.serving.bundle import BundleError, ServingBundle, popularity_order
 from src.recsys.serving.ragged import RaggedTable
 from src.recsys.serving.replay import listening_sequences, replay, replay_headline, replay_users
@@ -96,7 +98,8 @@ def test_saved_bundle_maps_back_identically_with_a_content_version(tmp_path):
         assert np.array_equal(opened.arrays()[name], array), name
     assert isinstance(opened.history.items.base, np.memmap)  # mapped, not read
     assert opened.manifest["counts"]["history_listens"] == 4
-    assert opened.manifest["shape"] == {"recommendations_per_user": 3, "similar_per_track": 2}
+    assert opened.manifest["shape"] == {"recommendations_per_user": 3, "similar_per_track": 2, "played_next_per_track": 2}
+    assert opened.blend == built.blend and opened.manifest["blend"] == built.blend.to_dict()
     assert tiny_bundle(tmp_path / "b").version == opened.version  # deterministic
     frames = tiny_frames()
     frames["recommendations"].loc[0, "score"] = np.float32(0.95)
@@ -159,14 +162,37 @@ def test_opening_a_bundle_with_a_broken_manifest_says_so(tmp_path):
 # ---------------------------------------------------------------- online candidates and blending
 
 
-def test_online_candidates_add_up_similarities_with_recency_decay():
+def test_online_candidates_add_up_played_next_and_similar_with_recency_decay():
     bundle = tiny_bundle()
-    items, scores = online_candidates(np.array([2, 1]), bundle.similar, BlendConfig(recent_listens=2, recency_decay=0.5))
-    # latest listen 2 (weight 1): 10 -> 0.8, 11 -> 0.7; then 1 (weight 0.5): 9 -> 0.45, 10 -> +0.25
-    assert items.tolist() == [10, 11, 9]
-    assert scores.tolist() == pytest.approx([1.05, 0.7, 0.45])
-    only_latest = online_candidates(np.array([2, 1]), bundle.similar, BlendConfig(recent_listens=1))
-    assert only_latest[0].tolist() == [10, 11]
+    config = BlendConfig(recent_listens=2, recency_decay=0.5, similar_weight=0.5)
+    items, scores = online_candidates(bundle, np.array([2, 1]), config)
+    # latest listen 2 (weight 1): played next 11 -> 1, 10 -> 0.5 (the row's best is 1); similar at half weight:
+    # 10 -> +0.4, 11 -> +0.35. Then 1 (weight 0.5): no played-next row, so its catalog continuation (no album;
+    # artist 900's most played is 1 itself, skipped), and similar 9 -> 0.225, 10 -> +0.125
+    assert items.tolist() == [11, 10, 9]
+    assert scores.tolist() == pytest.approx([1.35, 1.025, 0.225])
+    only_played_next = online_candidates(bundle, np.array([2, 1]), BlendConfig(recent_listens=1, similar_weight=0.0))
+    assert only_played_next[0].tolist() == [11, 10]
+    assert only_played_next[1].tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_a_new_release_listen_leads_to_its_album_next_tracks_and_its_artist_most_played():
+    """Track 9 has no train listens (no played-next or similar row): album 500 continues with 10, 11 after it,
+    and artist 900's most played track is 1."""
+    bundle = tiny_bundle()
+    items, scores = online_candidates(bundle, np.array([9]), BlendConfig(recent_listens=1))
+    assert items.tolist() == [10, 1, 11]  # album next 1/1, artist's first 0.5, album's second 1/2 (lower id first)
+    assert scores.tolist() == pytest.approx([1.0, 0.5, 0.5])
+    served = recommend(bundle, 999, np.array([9], np.int32), 3, BlendConfig(cold_online_weight=1.0), mode="blended")
+    assert served.track_ids.tolist() == [10, 1, 11] and codes(served.sources) == ["online"] * 3
+    # the last track of the album continues with the artist only
+    assert online_candidates(bundle, np.array([11]), BlendConfig(recent_listens=1))[0].tolist() == [1]
+
+
+def test_catalog_tracks_without_album_artist_or_rows_give_no_online_candidates():
+    bundle = tiny_bundle()
+    items, scores = online_candidates(bundle, np.array([5, 123456]), BlendConfig(recent_listens=2))
+    assert items.tolist() == [] and scores.tolist() == []
 
 
 def candidates(tracks, source):
@@ -193,15 +219,24 @@ def test_a_track_in_both_lists_appears_once_and_rrf_promotes_it():
     assert fused[2][0] == ONLINE  # its online term (rank 1) is larger than its offline one (rank 3)
 
 
-def test_config_errors_name_the_parameter():
-    with pytest.raises(ValueError, match="service.blend.strategy.*'mix'"):
-        BlendConfig(strategy="mix")
-    with pytest.raises(ValueError, match="service.recent_listens"):
-        BlendConfig(recent_listens=0)
-    with pytest.raises(ValueError, match="online_weight"):
-        BlendConfig(online_weight=1.5)
-    with pytest.raises(ValueError, match="service.blend.cold_online_weight"):
-        BlendConfig(cold_online_weight=-0.1)
+@pytest.mark.parametrize("values, message", [
+    (dict(strategy="mix"), "strategy = 'mix': expected one of interleave, rrf"),
+    (dict(recent_listens=0), "recent_listens = 0: expected an integer >= 1"),
+    (dict(online_weight=1.5), "online_weight = 1.5"),
+    (dict(cold_online_weight=-0.1), "cold_online_weight = -0.1"),
+    (dict(recency_decay=0.0), "recency_decay = 0.0"),
+    (dict(similar_weight=True), "similar_weight = True"),
+])
+def test_config_errors_name_the_setting(values, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        BlendConfig(**values)
+
+
+def test_config_round_trips_and_refuses_unknown_settings():
+    config = BlendConfig(recent_listens=2, strategy="rrf", online_weight=0.3)
+    assert BlendConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="expected the settings"):
+        BlendConfig.from_dict({**config.to_dict(), "extra": 1})
 
 
 # ---------------------------------------------------------------- recommend: the course's three cases
@@ -313,6 +348,30 @@ def test_replay_headline_is_ndcg_per_m_and_mode_rounded():
     scores = {"ndcg_at_10": 0.123456789, "recall_at_10": 0.5, "precision_at_10": 0.25}
     report = {"reveal_3": {"users": 7, "blended": scores, "offline": scores, "online": {**scores, "ndcg_at_10": 0.1}},
               "cold_reveal_3": {"users": 2, "blended": scores, "offline": scores, "online": scores}}
-    declared = replay_headline(report, 10)
+    report = {**report, "reveal_1": {"users": 9, "blended": scores, "offline": scores, "online": scores}}
+    declared = replay_headline(report, 10, 3)
     assert list(declared) == ["m3", "cold_m3"]
     assert declared["m3"] == {"blended.ndcg@10": 0.12346, "offline.ndcg@10": 0.12346, "online.ndcg@10": 0.1}
+
+
+def test_the_blend_is_part_of_the_bundle_version(tmp_path):
+    """The served settings travel inside the bundle: changing them changes the version, editing them is refused."""
+    built = tiny_bundle()
+    first = built.save(_empty(tmp_path / "a"))
+    second = built.with_blend(BlendConfig(online_weight=0.2)).save(_empty(tmp_path / "b"))
+    assert first["version"] != second["version"]
+    assert ServingBundle.open(tmp_path / "b").blend.online_weight == 0.2
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    manifest["blend"]["online_weight"] = 0.9
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="content hash"):
+        ServingBundle.open(tmp_path / "a")
+    manifest["blend"]["online_weight"] = 7
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="blend settings: online_weight = 7"):
+        ServingBundle.open(tmp_path / "a")
+
+
+def _empty(folder):
+    folder.mkdir(parents=True)
+    return folder

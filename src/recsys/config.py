@@ -127,6 +127,30 @@ def increasing_integers(minimum: int = 1) -> Check:
     return check
 
 
+def numbers(low: float | None = None, high: float | None = None, low_open: bool = False) -> Check:
+    """A non-empty list of distinct numbers, each as ``number`` allows (kept as a tuple of floats): a search space."""
+    each = number(low, high, low_open=low_open)
+
+    def check(key: str, value: Any) -> tuple[float, ...]:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise invalid(key, value, "a non-empty list of numbers")
+        values = tuple(each(f"{key}[{i}]", v) for i, v in enumerate(value))
+        if len(set(values)) != len(values):
+            raise invalid(key, value, "distinct values")
+        return values
+    return check
+
+
+def choices(options: Sequence[str]) -> Check:
+    """A non-empty list of distinct values out of ``options`` (kept as a tuple): a search space."""
+    def check(key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, (list, tuple)) or not value or any(v not in options for v in value) \
+                or len(set(value)) != len(value):
+            raise invalid(key, value, f"a non-empty list of distinct values out of {', '.join(options)}")
+        return tuple(value)
+    return check
+
+
 # ---------------------------------------------------------------- the base class
 
 

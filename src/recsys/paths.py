@@ -26,6 +26,7 @@ RECOMMENDATIONS = Path("data/recommendations")
 TOP_POPULAR = RECOMMENDATIONS / "top_popular.parquet"
 PERSONAL_ALS = RECOMMENDATIONS / "personal_als.parquet"
 SIMILAR = RECOMMENDATIONS / "similar.parquet"
+PLAYED_NEXT = RECOMMENDATIONS / "played_next.parquet"
 FINAL = RECOMMENDATIONS / "recommendations.parquet"
 
 ALS_MODEL = Path("models/als.npz")
@@ -39,5 +40,6 @@ EVALUATION_FULL = Path("metrics/evaluation_full.json")
 EVALUATION_HEADLINE = Path("metrics/evaluation.json")
 
 SERVING_BUNDLE = Path("models/serving")
+BLEND_SEARCH = Path("metrics/blend_search.json")
 REPLAY_FULL = Path("metrics/replay_full.json")
 REPLAY_HEADLINE = Path("metrics/replay.json")

@@ -26,7 +26,7 @@ _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422)}
 
 async def _recommendations(service: Service, user_id: int, k: int, mode: str) -> Response:
     heard = await service.store.heard(user_id)
-    ranked = recommend(service.bundle, user_id, heard, k, service.settings.blend, mode)
+    ranked = recommend(service.bundle, user_id, heard, k, service.bundle.blend, mode)
     service.metrics.observe_list(mode, ranked)
     items = [{"track_id": track, "name": name, "source": SOURCES[source], "score": score}
              for track, name, source, score in zip(ranked.track_ids.tolist(), service.bundle.catalog.names(ranked.track_ids),

@@ -13,10 +13,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from src.recsys.serving.blend import BlendConfig
-
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 MAX_BODY_BYTES = 4096  # a listen is ~60 bytes of JSON; anything near this is not a listen
+MIN_ONLINE_LISTENS = 10  # above any sensible `recent_listens` the blend search may choose
 
 
 class SettingsError(ValueError):
@@ -31,7 +30,6 @@ class Settings:
     events_db: Path
     host: str = "127.0.0.1"
     port: int = 8000
-    blend: BlendConfig = BlendConfig()
     write_token: str | None = None  # when set, POST requires `Authorization: Bearer <token>`
     synchronous: str = "NORMAL"  # SQLite: NORMAL survives a killed process, FULL also a power loss
     max_online_listens: int = 5000  # latest online listens read per request (candidates and "already heard")
@@ -44,9 +42,9 @@ class Settings:
         if self.synchronous not in SYNCHRONOUS_MODES:
             raise SettingsError(f"synchronous: expected one of {', '.join(SYNCHRONOUS_MODES)}, got {self.synchronous!r}")
         if isinstance(self.max_online_listens, bool) or not isinstance(self.max_online_listens, int) \
-                or self.max_online_listens < self.blend.recent_listens:
-            raise SettingsError(f"service.max_online_listens: expected an integer >= service.recent_listens "
-                                f"({self.blend.recent_listens}), got {self.max_online_listens!r}")
+                or self.max_online_listens < MIN_ONLINE_LISTENS:
+            raise SettingsError(f"service.max_online_listens: expected an integer >= {MIN_ONLINE_LISTENS} (the online "
+                                f"candidates read the latest listens), got {self.max_online_listens!r}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
             raise SettingsError(f"workers: expected an integer 1..64, got {self.workers!r}")
         if self.write_token is not None and not self.write_token.strip():
@@ -104,16 +102,11 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
             raise SettingsError(f"{key}: expected an integer {expected}, got {value!r}") from None
 
     port = integer("port", "RECSYS_PORT", 8000, "0..65535")
-    try:
-        blend = BlendConfig.from_params({"service": service})
-    except (KeyError, TypeError, ValueError) as error:
-        raise SettingsError(f"service blend settings: {error}") from error
     return Settings(
         bundle_dir=path("bundle_dir", "RECSYS_BUNDLE_DIR"),
         events_db=path("events_db", "RECSYS_EVENTS_DB"),
         host=env.get("RECSYS_HOST", str(service.get("host", "127.0.0.1"))),
         port=port,
-        blend=blend,
         write_token=env.get("RECSYS_WRITE_TOKEN"),
         synchronous=env.get("RECSYS_EVENTS_SYNCHRONOUS", str(service.get("events_synchronous", "NORMAL"))).upper(),
         max_online_listens=service.get("max_online_listens", Settings.max_online_listens),

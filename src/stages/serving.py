@@ -1,27 +1,38 @@
-"""DVC stage `serving`: the bundle the recommendation service memory-maps (models/serving/)."""
+"""DVC stage `serving`: the bundle the recommendation service memory-maps (models/serving/), with its blend.
+
+The blend settings are chosen here, by replaying the tuning users of the test period on the bundle just
+built (``serving/search.py``), and saved inside the bundle; the trials go to metrics/blend_search.json.
+"""
 import logging
 
 import pandas as pd
 
 from src.recsys import paths
-from src.recsys.columns import PAIR_COLUMNS, TRACK
-from src.recsys.io import atomic_directory, timed
+from src.recsys.columns import EVENT_COLUMNS, PAIR_COLUMNS, TRACK
+from src.recsys.io import atomic_directory, timed, write_json
 from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.replay import listening_sequences
+from src.recsys.serving.search import BlendSearchConfig, search_blend
 from src.recsys.stage import stage
 
 
-@stage("serving")
-def main(logger: logging.Logger) -> None:
+@stage("serving", BlendSearchConfig)
+def main(cfg: BlendSearchConfig, logger: logging.Logger) -> None:
     with timed(logger, "building the serving bundle"):
         bundle = ServingBundle.build(
             recommendations=pd.read_parquet(paths.FINAL),
             similar=pd.read_parquet(paths.SIMILAR),
+            played_next=pd.read_parquet(paths.PLAYED_NEXT),
             top_popular=pd.read_parquet(paths.TOP_POPULAR, columns=[TRACK]),
             train=pd.read_parquet(paths.TRAIN, columns=PAIR_COLUMNS),
-            items=pd.read_parquet(paths.ITEMS, columns=[TRACK, "name"]),
+            items=pd.read_parquet(paths.ITEMS, columns=[TRACK, "name", "albums", "artists"]),
         )
+    with timed(logger, "searching the blend on the tuning users"):
+        sequences = listening_sequences(pd.read_parquet(paths.TEST, columns=EVENT_COLUMNS))
+        blend, report = search_blend(bundle, sequences, cfg, logger.info)
     with atomic_directory(paths.SERVING_BUNDLE) as folder:
-        manifest = bundle.save(folder)
+        manifest = bundle.with_blend(blend).save(folder)
+    write_json(report, paths.BLEND_SEARCH)
     logger.info("bundle %s: %s", manifest["version"], ", ".join(f"{k} {v}" for k, v in manifest["counts"].items()))
 
 

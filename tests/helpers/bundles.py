@@ -7,6 +7,9 @@ user 101 heard 3; user 102 heard 1. Popularity by distinct listeners: 1 (2 liste
 (1 each, lower id first); the `popular` stage's chart is [1, 2, 3], and unheard tracks follow by id.
 Offline lists: user 100 -> 4, 5, 6; user 101 -> 7, 8. User 102 has history but no offline list; any
 other user id is unknown (cold). Similar tracks: 1 -> 9 (0.9), 10 (0.5); 2 -> 10 (0.8), 11 (0.7); 4 -> 12 (0.6).
+Played next: 2 -> 11 (0.6), 10 (0.3); 4 -> 12 (0.4). Album 500 holds 9, 10, 11 (album order) and artist
+900 sings 9, 10, 11 and 1 (the only one with train listeners); the other tracks list no album or artist.
+The default blend (``BlendConfig()``) applies unless a test passes another.
 """
 from __future__ import annotations
 
@@ -38,11 +41,15 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
                          similar_track_id=np.array([9, 10, 10, 11, 12], np.int32),
                          score=np.array([0.9, 0.5, 0.8, 0.7, 0.6], np.float32),
                          rank=np.array([1, 2, 1, 2, 1], np.int16)),
+        "played_next": frame(track_id=np.array([2, 2, 4], np.int32), next_track_id=np.array([11, 10, 12], np.int32),
+                             score=np.array([0.6, 0.3, 0.4], np.float32), rank=np.array([1, 2, 1], np.int16)),
         "top_popular": frame(track_id=np.array(TOP_POPULAR, np.int32)),
         "train": frame(user_id=np.array([100, 100, 101, 102, 100], np.int32),
                        track_id=np.array([1, 2, 3, 1, 1], np.int32)),  # (100, 1) repeats
         "items": pd.DataFrame({"track_id": np.arange(1, 13, dtype=np.int32),
-                               "name": [f"Song {i}" for i in range(1, 12)] + [None]}),
+                               "name": [f"Song {i}" for i in range(1, 12)] + [None],
+                               "albums": [[]] * 8 + [[500], [500, 7], [500], []],
+                               "artists": [[900]] + [[]] * 7 + [[900], [900], [900, 3], None]}),
     }
 
 
@@ -75,28 +82,34 @@ COURSE_CASES = {
     "cold": CourseCase(999, (), 3, TOP_POPULAR, ["popular"] * 3, True),
     # personal recommendations, no online listens: the offline list, then the chart minus train history (1, 2)
     "offline only": CourseCase(100, (), 4, [4, 5, 6, 3], ["offline"] * 3 + ["popular"], False),
-    # both: similar of the latest listen 4 (12: 0.6), of 2 at half weight (10: 0.4, 11: 0.35), interleaved
-    # with the offline list 7, 8
-    "offline and online": CourseCase(101, (2, 4), 4, [12, 7, 10, 8], ["online", "offline"] * 2, False),
+    # both: after the latest listen 4, 12 (played next 1, similar 0.6 x 0.5); after 2 at half weight,
+    # 11 (played next 1 x 0.5, similar 0.7 x 0.25) and 10 (0.5 x 0.5, 0.8 x 0.25); interleaved with 7, 8
+    "offline and online": CourseCase(101, (2, 4), 4, [12, 7, 11, 8], ["online", "offline"] * 2, False),
 }
 
 
-def random_frames(seed: int, n_users: int = 60, n_tracks: int = 150) -> dict[str, pd.DataFrame]:
-    """A random catalog where every track is listened to by someone; half the users have personal lists."""
+def random_frames(seed: int, n_users: int = 60, n_tracks: int = 150,
+                  list_lengths: tuple[int, int] = (1, 25)) -> dict[str, pd.DataFrame]:
+    """A random catalog where every track is listened to by someone; half the users have personal lists
+    (of ``list_lengths`` tracks, low included, high excluded)."""
     rng = np.random.default_rng(seed)
     tracks = np.arange(1000, 1000 + n_tracks)
     train_users = np.concatenate([np.arange(n_users).repeat(12), np.full(n_tracks, n_users)])
     train_tracks = np.concatenate([rng.choice(tracks, size=n_users * 12), tracks])
-    recommended = {user: rng.choice(tracks, size=int(rng.integers(1, 25)), replace=False).tolist()
+    recommended = {user: rng.choice(tracks, size=int(rng.integers(*list_lengths)), replace=False).tolist()
                    for user in range(0, n_users, 2)}
     similar = {int(track): rng.choice(tracks, size=int(rng.integers(1, 8)), replace=False).tolist()
                for track in tracks[: n_tracks // 2]}
+    played_next = {int(track): rng.choice(tracks, size=int(rng.integers(1, 8)), replace=False).tolist()
+                   for track in tracks[n_tracks // 4: 3 * n_tracks // 4]}
     return {
         "recommendations": _ranked(recommended, "user_id", "track_id"),
         "similar": _ranked(similar, "track_id", "similar_track_id"),
+        "played_next": _ranked(played_next, "track_id", "next_track_id"),
         "top_popular": pd.DataFrame({"track_id": rng.choice(tracks, size=20, replace=False)}),
         "train": pd.DataFrame({"user_id": train_users, "track_id": train_tracks}),
-        "items": pd.DataFrame({"track_id": tracks, "name": [f"Song {t}" if t % 5 else None for t in tracks]}),
+        "items": pd.DataFrame({"track_id": tracks, "name": [f"Song {t}" if t % 5 else None for t in tracks],
+                               "albums": [[int(t) // 4] for t in tracks], "artists": [[int(t) // 10] for t in tracks]}),
     }
 
 

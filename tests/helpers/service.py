@@ -10,9 +10,7 @@ import yaml
 from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port
 from src.service.settings import Settings, settings_from
 
-SERVICE_PARAMS = {"bundle_dir": "bundle", "events_db": "online/events.sqlite", "host": "127.0.0.1", "port": 8000,
-                  "recent_listens": 3, "recency_decay": 0.5,
-                  "blend": {"strategy": "interleave", "online_weight": 0.5, "cold_online_weight": 0.5}}
+SERVICE_PARAMS = {"bundle_dir": "bundle", "events_db": "online/events.sqlite", "host": "127.0.0.1", "port": 8000}
 
 
 def settings_for(base: Path, **overrides) -> Settings:

@@ -9,9 +9,9 @@ The rules, in order:
    are removed from all candidate lists before anything else.
 2. **Offline candidates**: the user's final recommendations, best first. A user without them (cold)
    gets the popularity chart in their place, tagged ``popular``.
-3. **Online candidates**: the similar tracks of the user's last ``recent_listens`` online listens.
-   A track similar to several of them adds up: ``score = sum_j recency_decay**j * similarity(listen_j,
-   track)`` with ``j = 0`` for the latest listen; best first, ties by lower track id.
+3. **Online candidates** (``candidates.py``): what listeners played next after the user's last
+   ``recent_listens`` online listens, their similar tracks, and for a track nobody continued in train
+   (a new release) its album's next tracks and its artist's most played ones, weighted by recency.
 4. **Blend** (mode ``blended``), by ``strategy``:
 
    The weight of the online list is ``online_weight`` for users with offline recommendations and
@@ -26,6 +26,9 @@ The rules, in order:
    A track in both lists appears once, tagged with the list that placed it (``rrf``: the larger term).
    No candidate is dropped: with ``online_weight`` 0 (or 1) the other list comes first and this one
    follows it, still ahead of the popular backfill.
+
+   The settings (``BlendConfig``) are not set by hand: the `serving` stage chooses them by replaying
+   held-out users (``search.py``) and the bundle carries them (``bundle.blend``).
 5. **Backfill**: the popularity order (every train track by distinct listeners) fills the list up to
    ``k``, so an answer has exactly ``k`` items whenever the catalog holds that many unheard tracks.
 
@@ -38,33 +41,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arrays import find_sorted
-from ..config import Config, integer, number, param, text
+from .blend_config import STRATEGIES, BlendConfig
 from .bundle import ServingBundle
-from .ragged import RaggedTable
+from .candidates import online_candidates
 
 OFFLINE, ONLINE, POPULAR = 0, 1, 2
 SOURCES = ("offline", "online", "popular")  # indexed by the codes above
 MODES = ("blended", "offline", "online")
-STRATEGIES = ("interleave", "rrf")
 RRF_CONSTANT = 60  # the usual reciprocal-rank-fusion constant: damps the gap between the first ranks
 _BACKFILL_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class BlendConfig(Config):
-    """How online candidates are built and blended (the `service` params that shape a list).
-
-    ``BlendConfig.from_params(params)`` reads them from the whole params.yaml mapping; a bad value raises
-    ``config.ConfigError`` (a ``ValueError``) naming the key.
-    """
-
-    recent_listens: int = param("service.recent_listens", integer(1), default=3)
-    recency_decay: float = param("service.recency_decay", number(0.0, 1.0, low_open=True), default=0.5)
-    strategy: str = param("service.blend.strategy", text(STRATEGIES), default="interleave")
-    # users with offline recommendations
-    online_weight: float = param("service.blend.online_weight", number(0.0, 1.0), default=0.5)
-    # users without: online candidates against the popular chart
-    cold_online_weight: float = param("service.blend.cold_online_weight", number(0.0, 1.0), default=0.5)
 
 
 @dataclass(frozen=True)
@@ -72,7 +57,7 @@ class RankedList:
     """A served list: tracks best first, each with its own source's score and the source's code."""
 
     track_ids: np.ndarray  # int32
-    scores: np.ndarray  # float32: ranker score (offline), summed similarity (online), listeners (popular)
+    scores: np.ndarray  # float32: ranker score (offline), online candidate score (online), listeners (popular)
     sources: np.ndarray  # int8 codes into SOURCES
     cold: bool  # the user has no offline recommendations
 
@@ -90,7 +75,7 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
     cold = len(offline_items) == 0
     lists = []
     if mode in ("blended", "online"):
-        items, scores = online_candidates(online_listens, bundle.similar, config)
+        items, scores = online_candidates(bundle, online_listens, config)
         lists.append(heard.drop(_tagged(items, scores, ONLINE)))
     if mode in ("blended", "offline"):
         if cold:
@@ -107,19 +92,6 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
         chosen = tuple(np.concatenate([a, b]) for a, b in zip(chosen, extra))
     track_ids, scores, sources = chosen
     return RankedList(track_ids.astype(np.int32), scores.astype(np.float32), sources.astype(np.int8), cold)
-
-
-def online_candidates(online_listens: np.ndarray, similar: RaggedTable, config: BlendConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Tracks similar to the last ``recent_listens`` listens, summed with recency weights, best first."""
-    rows = [similar.row(int(track)) for track in online_listens[: config.recent_listens]]
-    if not rows:
-        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-    items = np.concatenate([row[0] for row in rows])
-    weights = np.concatenate([row[1].astype(np.float64) * config.recency_decay ** j for j, row in enumerate(rows)])
-    tracks, inverse = np.unique(items, return_inverse=True)
-    scores = np.bincount(inverse, weights=weights, minlength=len(tracks))
-    order = np.lexsort((tracks, -scores))
-    return tracks[order].astype(np.int32), scores[order].astype(np.float32)
 
 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # (track ids, scores, source codes), best first

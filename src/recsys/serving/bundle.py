@@ -1,13 +1,15 @@
 """The serving bundle: everything the service answers from, as memory-mappable arrays and a manifest.
 
 Built once per pipeline run by the `serving` stage from the final recommendations, the similar-tracks
-table, the popularity chart, the train history and the catalog. Opening it maps the files, so only the
+and played-next tables, the popularity chart, the train history and the catalog (with each track's
+album and artist); the manifest carries the blend settings the stage chose for this data version. Opening it maps the files, so only the
 pages a request touches become resident. Opening also checks the content hash (the version) by streaming
 the files through ``read``, not through the map: ~1 s at full size (1.37M users), and the process's RSS
 does not grow by the bundle; a bundle copied, pulled or rebuilt halfway is refused instead of served.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,18 +21,21 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import paths
-from ..arrays import encode, find_sorted, unique_sorted
+from ..arrays import encode, find_sorted, positions_in_groups, unique_sorted
 from ..io import DataValidationError
 from .ragged import PARTS, RaggedTable
+from .blend_config import BlendConfig
 
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"
 _CHUNK = 8 << 20  # bytes read per hash update when checking a bundle's content
-TABLES = ("offline", "similar", "history")
+TABLES = ("offline", "similar", "history", "played_next", "album_tracks", "artist_tracks")
+ARTIST_TOP_TRACKS = 10  # an artist's most played tracks kept for a listen of a track nobody played in train
 _TRACK_BITS = 31  # history pair key: user_id << 31 | track_id (ids are non-negative int32)
 _MAX_ID = 2**31 - 1
 # the inputs, as named in error messages (the serving stage reads these files)
 RECOMMENDATIONS, SIMILAR, TOP_POPULAR = (str(paths.FINAL), str(paths.SIMILAR), str(paths.TOP_POPULAR))
+PLAYED_NEXT = str(paths.PLAYED_NEXT)
 TRAIN, ITEMS = str(paths.TRAIN), str(paths.ITEMS)
 
 
@@ -40,14 +45,21 @@ class BundleError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrackCatalog:
-    """Every known track id (sorted) with its name as UTF-8 bytes; writes of other ids are rejected."""
+    """Every known track id (sorted) with its name as UTF-8 bytes, first album and first artist.
+
+    Writes of other ids are rejected; the album and artist (-1: none) lead a listen of a track nobody
+    played in train to its album's next tracks and its artist's most played ones.
+    """
 
     track_ids: np.ndarray  # int32, sorted unique
     name_offsets: np.ndarray  # int64, len(track_ids) + 1
     name_bytes: np.ndarray  # uint8
+    albums: np.ndarray  # int32 aligned with track_ids, -1 when the track lists no album
+    artists: np.ndarray  # int32 aligned with track_ids, -1 when the track lists no artist
 
     @classmethod
-    def from_items(cls, track_ids: np.ndarray, names: pd.Series) -> "TrackCatalog":
+    def from_items(cls, track_ids: np.ndarray, names: pd.Series, albums: np.ndarray, artists: np.ndarray) -> "TrackCatalog":
+        """``albums``/``artists``: each track's first album and artist id (-1: none), aligned with ``track_ids``."""
         order = np.argsort(track_ids, kind="stable")
         encoded = pa.array(names.to_numpy(dtype=object)[order], type=pa.large_string()).fill_null("")
         _, offsets, data = encoded.buffers()
@@ -55,7 +67,8 @@ class TrackCatalog:
         start = int(offsets[0])
         name_bytes = np.frombuffer(data, dtype=np.uint8)[start: int(offsets[-1])] if data is not None else \
             np.empty(0, dtype=np.uint8)
-        return cls(np.asarray(track_ids, dtype=np.int32)[order], (offsets - start).astype(np.int64), name_bytes.copy())
+        return cls(np.asarray(track_ids, dtype=np.int32)[order], (offsets - start).astype(np.int64), name_bytes.copy(),
+                   np.asarray(albums, dtype=np.int32)[order], np.asarray(artists, dtype=np.int32)[order])
 
     def codes(self, track_ids: np.ndarray) -> np.ndarray:
         """Position of each track in ``track_ids``, -1 when unknown (binary search: requests ask for a few ids)."""
@@ -79,23 +92,30 @@ class TrackCatalog:
 
 @dataclass(frozen=True)
 class ServingBundle:
-    """Offline lists, similar tracks, listened tracks and the popularity order, keyed by real ids."""
+    """Offline lists, online candidate tables, listened tracks, the popularity order and the chosen blend."""
 
     offline: RaggedTable  # user -> final recommendations, best first, ranker scores
     similar: RaggedTable  # track -> similar tracks, best first, cosine similarity
     history: RaggedTable  # user -> tracks listened to in train, sorted by track id (membership by binary search)
+    played_next: RaggedTable  # track -> tracks played after it within a day, best first (played_next stage)
+    album_tracks: RaggedTable  # album -> its catalog tracks in album order (ascending track id)
+    artist_tracks: RaggedTable  # artist -> its most played tracks, scores = distinct train listeners
     popular: np.ndarray  # int32: every catalog track, most distinct train listeners first (head = top_popular.parquet)
     popular_listeners: np.ndarray  # int32 aligned with popular
     catalog: TrackCatalog
+    blend: BlendConfig  # chosen by the blend search on held-out users (`serving` stage), the default until then
     manifest: dict[str, Any]
 
     @property
     def version(self) -> str:
         return self.manifest["version"]
 
+    def with_blend(self, blend: BlendConfig) -> "ServingBundle":
+        return dataclasses.replace(self, blend=blend)
+
     @classmethod
-    def build(cls, recommendations: pd.DataFrame, similar: pd.DataFrame, top_popular: pd.DataFrame,
-              train: pd.DataFrame, items: pd.DataFrame) -> "ServingBundle":
+    def build(cls, recommendations: pd.DataFrame, similar: pd.DataFrame, played_next: pd.DataFrame,
+              top_popular: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame) -> "ServingBundle":
         """Turn the pipeline's long tables into the bundle's arrays (vectorised; one sort of the history).
 
         The inputs are checked for what every served list relies on: ids that fit int32, unique catalog and
@@ -104,29 +124,39 @@ class ServingBundle:
         """
         for file, frame, columns in ((RECOMMENDATIONS, recommendations, ("user_id", "track_id")),
                                      (SIMILAR, similar, ("track_id", "similar_track_id")),
+                                     (PLAYED_NEXT, played_next, ("track_id", "next_track_id")),
                                      (TOP_POPULAR, top_popular, ("track_id",)), (ITEMS, items, ("track_id",))):
             for column in columns:
                 _check_ids(file, column, frame[column].to_numpy())
         for file, frame in ((ITEMS, items), (TOP_POPULAR, top_popular)):
             _check_unique(file, "track_id", frame["track_id"].to_numpy())
-        catalog = TrackCatalog.from_items(items["track_id"].to_numpy(), items["name"])
+        catalog = TrackCatalog.from_items(items["track_id"].to_numpy(), items["name"],
+                                          first_ids(ITEMS, "albums", items["albums"]),
+                                          first_ids(ITEMS, "artists", items["artists"]))
         for file, frame, column in ((RECOMMENDATIONS, recommendations, "track_id"),
                                     (SIMILAR, similar, "track_id"), (SIMILAR, similar, "similar_track_id"),
+                                    (PLAYED_NEXT, played_next, "track_id"), (PLAYED_NEXT, played_next, "next_track_id"),
                                     (TOP_POPULAR, top_popular, "track_id")):
             _check_in_catalog(file, column, frame[column].to_numpy(), catalog)
         history, (listened, listeners) = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
         _check_in_catalog(TRAIN, "track_id", listened, catalog)  # the distinct tracks: 1M lookups, not 184M
+        catalog_listeners = _aligned(listened, listeners, catalog.track_ids)
         popular, popular_listeners = popularity_order(top_popular["track_id"].to_numpy(), catalog.track_ids,
-                                                      _aligned(listened, listeners, catalog.track_ids))
+                                                      catalog_listeners)
         return cls(
             offline=RaggedTable.from_ranked(recommendations["user_id"].to_numpy(), recommendations["track_id"].to_numpy(),
                                             recommendations["score"].to_numpy(), recommendations["rank"].to_numpy()),
             similar=RaggedTable.from_ranked(similar["track_id"].to_numpy(), similar["similar_track_id"].to_numpy(),
                                             similar["score"].to_numpy(), similar["rank"].to_numpy()),
             history=history,
+            played_next=RaggedTable.from_ranked(played_next["track_id"].to_numpy(), played_next["next_track_id"].to_numpy(),
+                                                played_next["score"].to_numpy(), played_next["rank"].to_numpy()),
+            album_tracks=album_tracks(catalog),
+            artist_tracks=artist_tracks(catalog, catalog_listeners),
             popular=popular,
             popular_listeners=popular_listeners,
             catalog=catalog,
+            blend=BlendConfig(),
             manifest={},
         )
 
@@ -143,6 +173,8 @@ class ServingBundle:
         named["catalog.track_ids"] = self.catalog.track_ids
         named["catalog.name_offsets"] = self.catalog.name_offsets
         named["catalog.name_bytes"] = self.catalog.name_bytes
+        named["catalog.albums"] = self.catalog.albums
+        named["catalog.artists"] = self.catalog.artists
         return named
 
     def save(self, folder: Path) -> dict[str, Any]:
@@ -155,14 +187,19 @@ class ServingBundle:
             digest.update(_digest_prefix(name, array.dtype))
             digest.update(array.tobytes())
             files[name] = {"dtype": str(array.dtype), "length": int(len(array))}
+        blend = self.blend.to_dict()
+        digest.update(_blend_bytes(blend))
         manifest = {
             "format": FORMAT,
             "version": _version(digest),
+            "blend": blend,
             "counts": {
                 "users_with_recommendations": len(self.offline),
                 "recommendations": self.offline.n_entries,
                 "tracks_with_similar": len(self.similar),
                 "similar_pairs": self.similar.n_entries,
+                "tracks_with_played_next": len(self.played_next),
+                "played_next_pairs": self.played_next.n_entries,
                 "users_with_history": len(self.history),
                 "history_listens": self.history.n_entries,
                 "popular_tracks": int(len(self.popular)),
@@ -171,6 +208,7 @@ class ServingBundle:
             "shape": {  # what the upstream params (rank.n, similar.n, popular.n) made of the tables
                 "recommendations_per_user": _longest_row(self.offline),
                 "similar_per_track": _longest_row(self.similar),
+                "played_next_per_track": _longest_row(self.played_next),
             },
             "files": files,
         }
@@ -189,7 +227,7 @@ class ServingBundle:
             raise BundleError(f"{manifest_path} not found: build the bundle with `dvc repro serving`")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            manifest["files"], manifest["version"]
+            manifest["files"], manifest["version"], manifest["blend"]
         except (ValueError, KeyError, TypeError) as error:
             raise BundleError(f"{manifest_path}: not a bundle manifest ({error!r}); rebuild it with "
                               "`dvc repro serving`") from error
@@ -207,8 +245,12 @@ class ServingBundle:
             if len(array) != spec["length"] or str(array.dtype) != spec["dtype"]:
                 raise BundleError(f"{path}: {len(array)} x {array.dtype}, manifest says {spec['length']} x {spec['dtype']}")
             arrays[name] = array
+        try:
+            blend = BlendConfig.from_dict(manifest["blend"])
+        except (ValueError, TypeError) as error:
+            raise BundleError(f"{manifest_path}: blend settings: {error}; rebuild it with `dvc repro serving`") from error
         if verify:
-            check_content(folder, manifest["version"], arrays)
+            check_content(folder, manifest["version"], arrays, manifest["blend"])
         tables = {table: RaggedTable(*(arrays.get(f"{table}.{part}") for part in PARTS)) for table in TABLES}
         for name, table in tables.items():
             try:
@@ -219,13 +261,15 @@ class ServingBundle:
             **tables,
             popular=arrays["popular.items"],
             popular_listeners=arrays["popular.listeners"],
-            catalog=TrackCatalog(arrays["catalog.track_ids"], arrays["catalog.name_offsets"], arrays["catalog.name_bytes"]),
+            catalog=TrackCatalog(*(arrays[f"catalog.{part}"] for part in
+                                   ("track_ids", "name_offsets", "name_bytes", "albums", "artists"))),
+            blend=blend,
             manifest=manifest,
         )
 
 
-def check_content(folder: Path, version: str, arrays: dict[str, np.ndarray]) -> None:
-    """Raise ``BundleError`` unless the files' data hash to ``version`` (what ``save`` wrote).
+def check_content(folder: Path, version: str, arrays: dict[str, np.ndarray], blend: dict[str, Any]) -> None:
+    """Raise ``BundleError`` unless the files' data and the blend settings hash to ``version`` (what ``save`` wrote).
 
     Each ``.npy`` file ends with its array's bytes, so its last ``nbytes`` bytes are hashed with plain
     reads: the page cache holds them, the process does not.
@@ -248,6 +292,7 @@ def check_content(folder: Path, version: str, arrays: dict[str, np.ndarray]) -> 
                     left -= read
         except OSError as error:
             raise BundleError(f"{path}: cannot be read ({error}); rebuild it with `dvc repro serving`") from error
+    digest.update(_blend_bytes(blend))
     if _version(digest) != version:
         raise BundleError(f"{folder}: content hash {_version(digest)} differs from the manifest's version {version} "
                           "(a file changed or was half written); rebuild it with `dvc repro serving`")
@@ -255,6 +300,10 @@ def check_content(folder: Path, version: str, arrays: dict[str, np.ndarray]) -> 
 
 def _digest_prefix(name: str, dtype: np.dtype) -> bytes:
     return name.encode() + str(dtype).encode()
+
+
+def _blend_bytes(blend: dict[str, Any]) -> bytes:
+    return json.dumps(blend, sort_keys=True).encode()
 
 
 def _version(digest) -> str:
@@ -276,6 +325,34 @@ def listened_tracks(user_ids: np.ndarray, track_ids: np.ndarray) -> tuple[Ragged
     track_index = unique_sorted(tracks)
     listeners = np.bincount(encode(tracks, track_index), minlength=len(track_index)).astype(np.int32)
     return RaggedTable.from_grouped(users, tracks), (track_index, listeners)
+
+
+def first_ids(file: str, column: str, lists: pd.Series) -> np.ndarray:
+    """The first id of each list (-1 for an empty or missing list) as int32: a track's album or artist."""
+    array = pa.array(lists, type=pa.list_(pa.int64()))
+    offsets = np.asarray(array.offsets)
+    values = np.asarray(array.values)
+    lengths = np.diff(offsets)
+    if array.null_count:
+        lengths = np.where(np.asarray(array.is_valid()), lengths, 0)
+    _check_ids(file, column, values)
+    first = values[np.minimum(offsets[:-1], max(len(values) - 1, 0))] if len(values) else np.zeros(len(array), np.int64)
+    return np.where(lengths > 0, first, -1).astype(np.int32)
+
+
+def album_tracks(catalog: TrackCatalog) -> RaggedTable:
+    """Album -> its catalog tracks in album order: ascending track id (the files carry no track numbers)."""
+    has_album = np.flatnonzero(catalog.albums >= 0)
+    order = has_album[np.lexsort((catalog.track_ids[has_album], catalog.albums[has_album]))]
+    return RaggedTable.from_grouped(catalog.albums[order], catalog.track_ids[order])
+
+
+def artist_tracks(catalog: TrackCatalog, listeners: np.ndarray) -> RaggedTable:
+    """Artist -> their ``ARTIST_TOP_TRACKS`` most played tracks (distinct train listeners, then lower id)."""
+    played = np.flatnonzero((catalog.artists >= 0) & (listeners > 0))
+    order = played[np.lexsort((catalog.track_ids[played], -listeners[played].astype(np.int64), catalog.artists[played]))]
+    order = order[positions_in_groups(catalog.artists[order]) < ARTIST_TOP_TRACKS]
+    return RaggedTable.from_grouped(catalog.artists[order], catalog.track_ids[order], listeners[order].astype(np.float32))
 
 
 def popularity_order(head: np.ndarray, track_ids: np.ndarray, listeners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

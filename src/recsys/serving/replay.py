@@ -4,7 +4,10 @@ For evaluated users with more than ``m`` test listens (in time order: day, then 
 first ``m`` are handed to ``recommend`` as online listens and the remaining test listens are the truth.
 The three modes of ``recommend`` (offline, online, blended) are scored on the same users with the
 project's metric code, so the blend is compared with what each source alone would serve, and what is
-scored is exactly what the service would answer after those ``m`` listens.
+scored is exactly what the service would answer after those ``m`` listens, with the bundle's blend.
+
+The blend search (``search.py``) replays the tuning side of ``holdout.py``; the report replays the
+other side only, so the users and listens it scores never shaped the settings it scores.
 """
 from __future__ import annotations
 
@@ -16,25 +19,15 @@ import pandas as pd
 
 from .. import headline
 from ..arrays import positions_in_groups, segment_positions
-from ..config import Config, increasing_integers, integer, param, section
-from ..evaluation import build_evaluation_set, evaluate_recommendations
+from ..evaluation import EvaluationSet, build_evaluation_set, evaluate_recommendations
 from ..io import Progress
-from .blend import MODES, BlendConfig, Heard, recommend
+from .blend import MODES, Heard, recommend
+from .blend_config import BlendConfig
 from .bundle import ServingBundle
+from .holdout import HoldoutConfig, tuning_mask
 from .ragged import RaggedTable
 
 REPORTED = ("ndcg", "recall", "precision")
-
-
-@dataclass(frozen=True)
-class ReplayConfig(Config):
-    """The `replay` section and the `service` blend the replay scores."""
-
-    reveal: tuple[int, ...] = param("replay.reveal", increasing_integers(1))  # m values
-    k: int = param("replay.k", integer(1))
-    max_users: int = param("replay.max_users", integer(1))  # users sampled per m above this many
-    seed: int = param("replay.seed", integer(0))
-    blend: BlendConfig = section(BlendConfig)
 
 
 def listening_sequences(test: pd.DataFrame) -> RaggedTable:
@@ -44,34 +37,66 @@ def listening_sequences(test: pd.DataFrame) -> RaggedTable:
 
 
 def replay_users(sequences: RaggedTable, bundle: ServingBundle, reveal: int, max_users: int, seed: int,
-                 cold: bool = False) -> np.ndarray:
-    """Users with more than ``reveal`` test listens and train history (without, if ``cold``); a seeded sample."""
+                 cold: bool = False, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Users with more than ``reveal`` test listens and train history (without, if ``cold``); a seeded sample.
+
+    ``allowed`` (a mask over ``sequences.keys``) limits the choice to one side of the holdout split.
+    """
     lengths = np.diff(sequences.offsets)
     known = np.isin(sequences.keys, bundle.history.keys, assume_unique=True)
-    users = sequences.keys[(known != cold) & (lengths > reveal)]
+    chosen = (known != cold) & (lengths > reveal)
+    users = sequences.keys[chosen if allowed is None else chosen & allowed]
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
     return users
 
 
+@dataclass
+class ReplayCase:
+    """The users replayed at one ``m``: their revealed listens and the evaluation set of what is left to predict.
+
+    Prepared once; every blend setting and mode is then scored on it (``score``), which is what lets the
+    blend search try dozens of settings on the same users cheaply.
+    """
+
+    users: np.ndarray  # sorted int32
+    online: list[np.ndarray]  # per user, the first ``reveal`` test listens, most recent first (as the store returns them)
+    data: EvaluationSet
+    k: int
+
+    @classmethod
+    def prepare(cls, bundle: ServingBundle, sequences: RaggedTable, users: np.ndarray, reveal: int, k: int) -> "ReplayCase":
+        online, revealed, truth = [], [], []
+        for user in users.tolist():
+            listens, _ = sequences.row(user)
+            online.append(listens[:reveal][::-1])
+            revealed.append(listens[:reveal])
+            later = listens[reveal:]  # what is left to predict: never a track already heard (none in this data)
+            truth.append(later[~Heard.of(bundle, user, online[-1]).mask(later)])
+        data = build_evaluation_set(_known_listens(bundle, users, revealed), _long_frame(users, truth))
+        return cls(users, online, data, k)
+
+    def served(self, bundle: ServingBundle, config: BlendConfig, mode: str,
+               progress: Progress | None = None) -> list[np.ndarray]:
+        """The list ``recommend`` serves each user after the revealed listens."""
+        lists = []
+        for done, (user, online) in enumerate(zip(self.users.tolist(), self.online), start=1):
+            lists.append(recommend(bundle, user, online, self.k, config, mode).track_ids)
+            if progress and (done % 1000 == 0 or done == len(self.users)):
+                progress(done, len(self.users))
+        return lists
+
+    def score(self, lists: list[np.ndarray]) -> dict[str, float]:
+        """NDCG/recall/precision@k of one list per user (in ``users`` order)."""
+        return _headline(evaluate_recommendations(_ranked_frame(self.users, lists), self.data, [self.k]), self.k)
+
+
 def replay(bundle: ServingBundle, sequences: RaggedTable, users: np.ndarray, reveal: int, k: int,
-           config: BlendConfig, progress: Progress | None = None) -> dict[str, dict[str, float]]:
+           config: BlendConfig, modes: Sequence[str] = MODES,
+           progress: Progress | None = None) -> dict[str, dict[str, float]]:
     """NDCG/recall/precision@k of every mode after revealing the first ``reveal`` test listens of ``users``."""
-    lists: dict[str, list[np.ndarray]] = {mode: [] for mode in MODES}
-    revealed, truth = [], []
-    for done, user in enumerate(users.tolist(), start=1):
-        listens, _ = sequences.row(user)
-        online = listens[:reveal][::-1]  # most recent first, as the event store returns them
-        for mode in MODES:
-            lists[mode].append(recommend(bundle, user, online, k, config, mode).track_ids)
-        revealed.append(listens[:reveal])
-        later = listens[reveal:]  # what is left to predict: never a track already heard (none in this data)
-        truth.append(later[~Heard.of(bundle, user, online).mask(later)])
-        if progress and (done % 1000 == 0 or done == len(users)):
-            progress(done, len(users))
-    data = build_evaluation_set(_known_listens(bundle, users, revealed), _long_frame(users, truth))
-    return {mode: _headline(evaluate_recommendations(_ranked_frame(users, found), data, [k]), k)
-            for mode, found in lists.items()}
+    case = ReplayCase.prepare(bundle, sequences, users, reveal, k)
+    return {mode: case.score(case.served(bundle, config, mode, progress)) for mode in modes}
 
 
 def _known_listens(bundle: ServingBundle, users: np.ndarray, revealed: list[np.ndarray]) -> pd.DataFrame:
@@ -101,29 +126,32 @@ def _headline(scores: dict[str, float], k: int) -> dict[str, float]:
 
 
 def replay_report(bundle: ServingBundle, test: pd.DataFrame, reveals: Sequence[int], k: int, max_users: int,
-                  seed: int, config: BlendConfig, progress: Progress | None = None) -> dict[str, dict]:
-    """``{"reveal_<m>": {"users": n, "<mode>": {metric: value}}}`` for every ``m`` in ``reveals``.
+                  seed: int, holdout: HoldoutConfig, progress: Progress | None = None) -> dict[str, dict]:
+    """``{"reveal_<m>": {"users": n, "<mode>": {metric: value}}}`` for every ``m``, with the bundle's blend.
 
     Users with train history are the evaluated users; ``cold_reveal_<m>`` replays test users without
-    any (their "offline" list is the popular fallback), where online listens are all there is to go on.
+    any (their "offline" list is the popular chart), where online listens are all there is to go on.
+    Only users off the tuning side of the holdout split are replayed.
     """
     sequences = listening_sequences(test)
+    scored = ~tuning_mask(sequences.keys, holdout)
     report = {}
     for cold in (False, True):
         for reveal in sorted(reveals):
-            users = replay_users(sequences, bundle, reveal, max_users, seed, cold=cold)
+            users = replay_users(sequences, bundle, reveal, max_users, seed, cold=cold, allowed=scored)
             report[f"{'cold_' if cold else ''}reveal_{reveal}"] = {
-                "users": int(len(users)), **replay(bundle, sequences, users, reveal, k, config, progress)}
+                "users": int(len(users)), **replay(bundle, sequences, users, reveal, k, bundle.blend, MODES, progress)}
     return report
 
 
-def replay_headline(report: dict[str, dict], k: int) -> dict[str, dict[str, float]]:
-    """The declared replay metrics: NDCG@k of each mode per ``m``, rounded like every headline.
+def replay_headline(report: dict[str, dict], k: int, reveal: int) -> dict[str, dict[str, float]]:
+    """The declared replay metrics: NDCG@k of each mode at one ``m``, rounded like every headline.
 
-    Rows read ``m3`` (``cold_m3`` for users without history) with columns ``blended.ndcg@10``,
-    ``offline.ndcg@10``, ``online.ndcg@10``; recall, precision and user counts stay in the full report.
+    Rows read ``m3`` and ``cold_m3`` (users without history, where "offline" is the chart) with columns
+    ``blended.ndcg@10``, ``offline.ndcg@10``, ``online.ndcg@10``; the other ``m`` values, recall,
+    precision and user counts stay in the full report.
     """
     flat = {section: {f"{mode}_ndcg": modes[mode][f"ndcg_at_{k}"] for mode in MODES}
-            for section, modes in report.items()}
-    rows = {section: section.replace("reveal_", "m") for section in report}
+            for section, modes in report.items() if section.endswith(f"reveal_{reveal}")}
+    rows = {section: section.replace("reveal_", "m") for section in flat}
     return headline.headline(flat, rows, {f"{mode}_ndcg": f"{mode}.ndcg@{k}" for mode in MODES})
