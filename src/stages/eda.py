@@ -2,9 +2,11 @@
 import dataclasses
 import logging
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from src.recsys import eda, figures
+from src.recsys import eda, figures, sequences
 from src.recsys.config import Config, integer, param
 from src.recsys.io import write_csv, write_json
 from src.recsys.paths import EDA_FIGURES as FIGURES
@@ -21,7 +23,7 @@ class EdaConfig(Config):
 
 @stage("eda", EdaConfig)
 def main(cfg: EdaConfig, logger: logging.Logger) -> None:
-    items = pd.read_parquet(ITEMS, columns=["track_id", "name", "genres", "artists", "listens"])
+    items = pd.read_parquet(ITEMS, columns=["track_id", "name", "albums", "genres", "artists", "listens"])
     events = pd.read_parquet(EVENTS, columns=["user_id", "started_at"])
     logger.info("read %d items and %d events", len(items), len(events))
     user_counts = eda.events_per_user(events["user_id"].to_numpy())
@@ -45,7 +47,21 @@ def main(cfg: EdaConfig, logger: logging.Logger) -> None:
     for name in ("tracks", "genres", "artists"):
         figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg.top_n} {name} by listens",
                            FIGURES / f"top_{name}.png")
-    write_json(eda.eda_summary(items, user_counts, started_at), EDA_SUMMARY)
+    summary = eda.eda_summary(items, user_counts, started_at)
+    days = sequences.day_numbers(started_at)
+    del started_at
+    summary["sequences"] = listening_sequences(items, days, logger)
+    write_json(summary, EDA_SUMMARY)
+
+
+def listening_sequences(items: pd.DataFrame, days: np.ndarray, logger: logging.Logger) -> dict:
+    """Sequence statistics; the other event columns are read only now, one at a time, to keep the peak low."""
+    user_id, track_id, track_seq = (pq.read_table(EVENTS, columns=[name])[name].to_numpy()
+                                    for name in ("user_id", "track_id", "track_seq"))
+    stats = sequences.sequence_stats(user_id, days, track_seq, track_id, items["track_id"].to_numpy(),
+                                     items["albums"], items["artists"])
+    logger.info("sequences: %s", stats)
+    return stats
 
 
 if __name__ == "__main__":
