@@ -110,15 +110,18 @@ def test_changing_eda_param_reruns_only_eda(project, first_repro):
     assert project.status() == {}
 
 
-def test_blend_params_rerun_only_the_replay_and_server_settings_nothing(project, first_repro):
-    def blend_weight(params):
-        params["service"]["blend"]["online_weight"] = 0.25
+def test_the_search_space_reruns_the_bundle_and_replay_and_server_settings_nothing(project, first_repro):
+    def narrower_space(params):
+        params["blend_search"]["space"]["online_weight"] = [0.25]
         params["service"]["port"] = 8123
 
-    project.set_params(blend_weight)
+    project.set_params(narrower_space)
     ran, output = project.repro()
-    assert ran == ["replay"], output  # the bundle does not depend on how lists are blended
-    replay = json.loads((project.root / "metrics/replay.json").read_text())
-    assert replay["m3"]["blended.ndcg@10"] != replay["m3"]["offline.ndcg@10"]  # the new weight reached the blend
-    assert (project.root / "models/serving/manifest.json").exists()
+    assert set(ran) == {"serving", "replay"}, output  # the blend is learned with the bundle and shipped in it
+    search = json.loads((project.root / "metrics/blend_search.json").read_text())
+    tried = {trial["settings"]["online_weight"] for trial in search["trials"] if trial["step"].startswith("users with")}
+    assert tried == {0.0, 0.25}  # the space and the always-tried baseline
+    manifest = json.loads((project.root / "models/serving/manifest.json").read_text())
+    replayed = json.loads((project.root / "metrics/replay_full.json").read_text())
+    assert manifest["blend"] == search["chosen"] == replayed["blend"]  # the replay scores what the bundle serves
     assert project.status() == {}

@@ -97,7 +97,7 @@ async def similar(service: ServiceDep, track_id: TrackId, k: K = 10):
 
 @router.get("/health", response_model=Health, tags=["operations"], summary="Liveness and the bundle version")
 async def health(service: ServiceDep):
-    return json_response({"status": "ok", "bundle_version": service.bundle.version})
+    return json_response({"status": "ok", "bundle_version": service.bundle.version, "blend": service.bundle.blend.to_dict()})
 
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": ErrorBody}}, tags=["operations"],

@@ -137,6 +137,8 @@ class Similar(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     bundle_version: str
+    blend: dict[str, str | int | float] = Field(
+        description="the blend settings the bundle carries (learned by the `serving` stage for its data)")
 
 
 class Ready(BaseModel):
