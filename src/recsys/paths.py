@@ -26,6 +26,7 @@ RECOMMENDATIONS = Path("data/recommendations")
 TOP_POPULAR = RECOMMENDATIONS / "top_popular.parquet"
 PERSONAL_ALS = RECOMMENDATIONS / "personal_als.parquet"
 SIMILAR = RECOMMENDATIONS / "similar.parquet"
+PLAYED_NEXT = RECOMMENDATIONS / "played_next.parquet"
 FINAL = RECOMMENDATIONS / "recommendations.parquet"
 
 ALS_MODEL = Path("models/als.npz")
