@@ -8,6 +8,7 @@ TRACK = "track_id"
 TRACK_SEQ = "track_seq"  # the user's own listen counter: orders listens within a day
 STARTED_AT = "started_at"  # day of the listen (datetime64[ns])
 SIMILAR_TRACK = "similar_track_id"
+NEXT_TRACK = "next_track_id"  # played-next table: a track users played after track_id the same day
 SCORE = "score"
 RANK = "rank"  # 1 = best
 

@@ -1,0 +1,37 @@
+"""DVC stage `played_next`: for every train track, the tracks users played after it the same day."""
+import dataclasses
+import logging
+
+import pandas as pd
+
+from src.recsys import paths
+from src.recsys.columns import TRACK
+from src.recsys.config import Config, integer, number, param
+from src.recsys.io import timed, write_parquet
+from src.recsys.played_next import SEQUENCE_COLUMNS, played_next
+from src.recsys.stage import stage
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayedNextConfig(Config):
+    window: int = param("played_next.window", integer(1))
+    distance_decay: float = param("played_next.distance_decay", number(0.0, 1.0, low_open=True))
+    popularity_exponent: float = param("played_next.popularity_exponent", number(0.0))
+    min_support: float = param("played_next.min_support", number(0.0))
+    n: int = param("played_next.n", integer(1))
+    batch_listens: int = param("played_next.batch_listens", integer(1))
+
+
+@stage("played_next", PlayedNextConfig)
+def main(cfg: PlayedNextConfig, logger: logging.Logger) -> None:
+    train = pd.read_parquet(paths.TRAIN, columns=SEQUENCE_COLUMNS)
+    with timed(logger, f"played-next pairs over {len(train)} listens"):
+        frame = played_next(train, cfg.window, cfg.distance_decay, cfg.popularity_exponent, cfg.min_support,
+                            cfg.n, cfg.batch_listens)
+    logger.info("read %d train listens; wrote %d played-next pairs for %d tracks", len(train), len(frame),
+                frame[TRACK].nunique())
+    write_parquet(frame, paths.PLAYED_NEXT)
+
+
+if __name__ == "__main__":
+    main()
