@@ -58,16 +58,16 @@ test_events.__test__ = False  # a helper, not a test
 
 def test_the_search_gives_the_online_list_slots_when_it_predicts_what_comes_next(bundle):
     sequences = listening_sequences(test_events(bundle, follow_played_next=True))
-    chosen, report = search_blend(bundle, sequences, search_config())
-    assert chosen.online_weight > 0
+    chosen, reranker, report = search_blend(bundle, sequences, search_config())
+    assert chosen.strategy == "learned" and len(reranker) or chosen.online_weight > 0
     with_history = report["chosen_ndcg"]["with_history"]
     assert all(with_history[m] > 1.1 * report["baselines"]["offline"][m] for m in with_history)
-    assert report["tuning_users"]["with_history"][3] > 50
+    assert report["selection_users"]["with_history"][3] > 40 and report["reranker"]["rows"] > 1000
 
 
 def test_the_search_keeps_the_offline_list_when_online_listens_predict_nothing(bundle):
     sequences = listening_sequences(test_events(bundle, follow_played_next=False))
-    _, report = search_blend(bundle, sequences, search_config())
+    _, _, report = search_blend(bundle, sequences, search_config())
     for m, value in report["chosen_ndcg"]["with_history"].items():
         assert value >= report["baselines"]["offline"][m]  # never below the offline list on the tuning users
 
@@ -75,15 +75,15 @@ def test_the_search_keeps_the_offline_list_when_online_listens_predict_nothing(b
 def test_the_chosen_blend_depends_only_on_the_tuning_users(bundle):
     """Rewriting every listen of the users the replay reports on changes nothing the search learns."""
     events = test_events(bundle, follow_played_next=True)
-    _, report = search_blend(bundle, listening_sequences(events), search_config())
+    _, trees, report = search_blend(bundle, listening_sequences(events), search_config())
     reported = ~tuning_mask(events["user_id"].to_numpy(), HOLDOUT)
     rewritten = pd.concat([events[~reported], test_events(bundle, False, seed=9,
                                                           users=np.unique(events["user_id"].to_numpy()[reported]))])
-    _, again = search_blend(bundle, listening_sequences(rewritten), search_config())
-    assert again == report
+    _, same_trees, again = search_blend(bundle, listening_sequences(rewritten), search_config())
+    assert again == report and all(np.array_equal(a, b) for a, b in zip(vars(trees).values(), vars(same_trees).values()))
     rewritten_tuning = pd.concat([events[reported], test_events(bundle, False, seed=9,
                                                                 users=np.unique(events["user_id"].to_numpy()[~reported]))])
-    _, changed = search_blend(bundle, listening_sequences(rewritten_tuning), search_config())
+    _, _, changed = search_blend(bundle, listening_sequences(rewritten_tuning), search_config())
     assert changed["trials"] != report["trials"]  # the test can fail: the tuning users' listens do matter
 
 

@@ -165,34 +165,37 @@ def test_opening_a_bundle_with_a_broken_manifest_says_so(tmp_path):
 def test_online_candidates_add_up_played_next_and_similar_with_recency_decay():
     bundle = tiny_bundle()
     config = BlendConfig(recent_listens=2, recency_decay=0.5, similar_weight=0.5)
-    items, scores = online_candidates(bundle, np.array([2, 1]), config)
+    found = online_candidates(bundle, np.array([2, 1]), config)
+    items, scores = found.tracks, found.score
     # latest listen 2 (weight 1): played next 11 -> 1, 10 -> 0.5 (the row's best is 1); similar at half weight:
     # 10 -> +0.4, 11 -> +0.35. Then 1 (weight 0.5): no played-next row, so its catalog continuation (no album;
     # artist 900's most played is 1 itself, skipped), and similar 9 -> 0.225, 10 -> +0.125
     assert items.tolist() == [11, 10, 9]
     assert scores.tolist() == pytest.approx([1.35, 1.025, 0.225])
+    assert np.allclose(found.by_source, [[1.0, 0.5, 0.0], [0.0, 0.0, 0.0], [0.35, 0.525, 0.225]])
     only_played_next = online_candidates(bundle, np.array([2, 1]), BlendConfig(recent_listens=1, similar_weight=0.0))
-    assert only_played_next[0].tolist() == [11, 10]
-    assert only_played_next[1].tolist() == pytest.approx([1.0, 0.5])
+    assert only_played_next.tracks.tolist() == [11, 10]
+    assert only_played_next.score.tolist() == pytest.approx([1.0, 0.5])
 
 
 def test_a_new_release_listen_leads_to_its_album_next_tracks_and_its_artist_most_played():
     """Track 9 has no train listens (no played-next or similar row): album 500 continues with 10, 11 after it,
     and artist 900's most played track is 1."""
     bundle = tiny_bundle()
-    items, scores = online_candidates(bundle, np.array([9]), BlendConfig(recent_listens=1))
-    assert items.tolist() == [10, 1, 11]  # album next 1/1, artist's first 0.5, album's second 1/2 (lower id first)
+    found = online_candidates(bundle, np.array([9]), BlendConfig(recent_listens=1))
+    items, scores = found.tracks, found.score
+    assert items.tolist() == [10, 1, 11] and found.by_source[1].tolist() == pytest.approx([1.0, 0.5, 0.5])  # album next 1/1, artist's first 0.5, album's second 1/2 (lower id first)
     assert scores.tolist() == pytest.approx([1.0, 0.5, 0.5])
     served = recommend(bundle, 999, np.array([9], np.int32), 3, BlendConfig(cold_online_weight=1.0), mode="blended")
     assert served.track_ids.tolist() == [10, 1, 11] and codes(served.sources) == ["online"] * 3
     # the last track of the album continues with the artist only
-    assert online_candidates(bundle, np.array([11]), BlendConfig(recent_listens=1))[0].tolist() == [1]
+    assert online_candidates(bundle, np.array([11]), BlendConfig(recent_listens=1)).tracks.tolist() == [1]
 
 
 def test_catalog_tracks_without_album_artist_or_rows_give_no_online_candidates():
     bundle = tiny_bundle()
-    items, scores = online_candidates(bundle, np.array([5, 123456]), BlendConfig(recent_listens=2))
-    assert items.tolist() == [] and scores.tolist() == []
+    found = online_candidates(bundle, np.array([5, 123456]), BlendConfig(recent_listens=2))
+    assert found.tracks.tolist() == [] and found.score.tolist() == [] and found.by_source.shape == (3, 0)
 
 
 def candidates(tracks, source):

@@ -29,9 +29,9 @@ def main(cfg: BlendSearchConfig, logger: logging.Logger) -> None:
         )
     with timed(logger, "searching the blend on the tuning users"):
         sequences = listening_sequences(pd.read_parquet(paths.TEST, columns=EVENT_COLUMNS))
-        blend, report = search_blend(bundle, sequences, cfg, logger.info)
+        blend, reranker, report = search_blend(bundle, sequences, cfg, logger.info)
     with atomic_directory(paths.SERVING_BUNDLE) as folder:
-        manifest = bundle.with_blend(blend).save(folder)
+        manifest = bundle.with_blend(blend, reranker).save(folder)
     write_json(report, paths.BLEND_SEARCH)
     logger.info("bundle %s: %s", manifest["version"], ", ".join(f"{k} {v}" for k, v in manifest["counts"].items()))
 

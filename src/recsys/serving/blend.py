@@ -41,13 +41,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arrays import find_sorted
-from .blend_config import STRATEGIES, BlendConfig
+from .blend_config import BlendConfig
 from .bundle import ServingBundle
-from .candidates import online_candidates
+from .candidates import NO_ONLINE_CANDIDATES, OnlineCandidates, online_candidates
+from .reranker import candidate_features
 
 OFFLINE, ONLINE, POPULAR = 0, 1, 2
 SOURCES = ("offline", "online", "popular")  # indexed by the codes above
 MODES = ("blended", "offline", "online")
+CHART_CANDIDATES = 30  # chart tracks the re-ranker weighs against the online candidates of a cold user
 RRF_CONSTANT = 60  # the usual reciprocal-rank-fusion constant: damps the gap between the first ranks
 _BACKFILL_CHUNK = 256
 
@@ -69,29 +71,68 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
         raise ValueError(f"k must be >= 1, got {k}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    found = candidate_lists(bundle, user_id, online_listens, k, config, mode)
+    strategy, weight = found.strategy_and_weight(config)
+    if mode == "offline" or (mode == "blended" and not len(found.online)):  # most requests: no online listens
+        chosen = _first_occurrences(found.offline)
+    elif mode == "blended" and strategy == "learned":
+        chosen = _learned(bundle, found)
+    elif mode == "blended":
+        chosen = blend(_tagged(found.online.tracks, found.online.score, ONLINE), found.offline, strategy, weight)
+    else:
+        chosen = _tagged(found.online.tracks, found.online.score, ONLINE)
+    chosen = tuple(part[:k] for part in chosen)
+    if len(chosen[0]) < k:
+        extra = _popular_unheard(bundle, found.heard, chosen[0], k - len(chosen[0]))
+        chosen = tuple(np.concatenate([a, b]) for a, b in zip(chosen, extra))
+    track_ids, scores, sources = chosen
+    return RankedList(track_ids.astype(np.int32), scores.astype(np.float32), sources.astype(np.int8), found.cold)
+
+
+@dataclass(frozen=True)
+class CandidateLists:
+    """What a list is built from: the user's heard tracks, the offline list (the chart for a cold user) and
+    the online candidates, both without heard tracks; a mode leaves out the list it does not use."""
+
+    heard: "Heard"
+    cold: bool
+    offline: "Candidates"
+    online: OnlineCandidates
+    recent: np.ndarray  # the online listens the candidates came from, most recent first
+
+    def strategy_and_weight(self, config: BlendConfig) -> tuple[str, float]:
+        return (config.cold_strategy, config.cold_online_weight) if self.cold else (config.strategy, config.online_weight)
+
+
+def candidate_lists(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k: int, config: BlendConfig,
+                    mode: str = "blended") -> CandidateLists:
+    """The candidate lists ``recommend`` combines (and the blend search trains the re-ranker on)."""
     online_listens = np.asarray(online_listens, dtype=np.int32)
     heard = Heard.of(bundle, user_id, online_listens)
     offline_items, offline_scores = bundle.offline.row(user_id)
     cold = len(offline_items) == 0
-    lists = []
+    online = NO_ONLINE_CANDIDATES
     if mode in ("blended", "online"):
-        items, scores = online_candidates(bundle, online_listens, config)
-        lists.append(heard.drop(_tagged(items, scores, ONLINE)))
+        online = online_candidates(bundle, online_listens, config)
+        if len(online):
+            online = online.keep(~heard.mask(online.tracks))
+    offline = _tagged(offline_items[:0], offline_scores[:0], OFFLINE)
     if mode in ("blended", "offline"):
-        if cold:
-            lists.append(_popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), k))
+        if cold:  # the learned re-ranker gets a longer chart to choose from
+            learned = mode == "blended" and config.cold_strategy == "learned" and len(online)
+            offline = _popular_unheard(bundle, heard, np.empty(0, dtype=np.int32), max(k, CHART_CANDIDATES) if learned else k)
         else:
-            lists.append(heard.drop(_tagged(offline_items, offline_scores, OFFLINE)))
-    if len(lists) == 2:
-        chosen = blend(lists[0], lists[1], config.strategy, config.cold_online_weight if cold else config.online_weight)
-    else:
-        chosen = _first_occurrences(lists[0])
-    chosen = tuple(part[:k] for part in chosen)
-    if len(chosen[0]) < k:
-        extra = _popular_unheard(bundle, heard, chosen[0], k - len(chosen[0]))
-        chosen = tuple(np.concatenate([a, b]) for a, b in zip(chosen, extra))
-    track_ids, scores, sources = chosen
-    return RankedList(track_ids.astype(np.int32), scores.astype(np.float32), sources.astype(np.int8), cold)
+            offline = heard.drop(_tagged(offline_items, offline_scores, OFFLINE))
+    return CandidateLists(heard, cold, offline, online, online_listens[: config.recent_listens])
+
+
+def _learned(bundle: ServingBundle, found: CandidateLists) -> "Candidates":
+    """The union of both lists in the order of the bundle's re-ranker (ties by lower track id)."""
+    tracks, in_offline, rows = candidate_features(bundle, found.offline[:2], found.online, found.recent, found.cold)
+    score = bundle.reranker.score(rows)
+    order = np.lexsort((tracks, -score))
+    sources = np.where(in_offline, POPULAR if found.cold else OFFLINE, ONLINE).astype(np.int8)
+    return tracks[order], score[order].astype(np.float32), sources[order]
 
 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # (track ids, scores, source codes), best first
@@ -105,8 +146,6 @@ def blend(online: Candidates, offline: Candidates, strategy: str, online_weight:
 
 
 def _interleave(online: Candidates, offline: Candidates, weight: float) -> Candidates:
-    if len(online[0]) == 0:  # most requests (no online listens): the merge would keep offline's order anyway
-        return _first_occurrences(offline)
     positions = np.concatenate([_slot_positions(len(online[0]), weight), _slot_positions(len(offline[0]), 1.0 - weight)])
     tie = np.repeat([0, 1], [len(online[0]), len(offline[0])])
     order = np.lexsort((tie, positions))  # stable: a list with no share keeps its order after the other

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-STRATEGIES = ("interleave", "rrf")
+STRATEGIES = ("interleave", "rrf", "learned")  # learned: the bundle's re-ranker orders the union of both lists
 _NUMBER_BOUNDS = {  # name: (low, high, low excluded)
     "recency_decay": (0.0, 1.0, True), "similar_weight": (0.0, 10.0, False),
     "online_weight": (0.0, 1.0, False), "cold_online_weight": (0.0, 1.0, False),
@@ -24,9 +24,10 @@ class BlendConfig:
     recent_listens: int = 3  # online candidates come from the last N online listens
     recency_decay: float = 0.5  # the j-th latest listen (j = 0, 1, ...) weighs decay ** j
     similar_weight: float = 0.5  # a similar track against a played-next one (a played-next row's best scores 1)
-    strategy: str = "interleave"  # interleave | rrf
-    online_weight: float = 0.5  # share of the online list against the offline one, users with offline lists
-    cold_online_weight: float = 0.5  # the same against the popular chart, users without
+    strategy: str = "interleave"  # users with offline lists: interleave | rrf | learned
+    online_weight: float = 0.5  # share of the online list against the offline one (interleave, rrf)
+    cold_strategy: str = "interleave"  # users without: the online list against the popular chart
+    cold_online_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if isinstance(self.recent_listens, bool) or not isinstance(self.recent_listens, int) or self.recent_listens < 1:
@@ -38,8 +39,9 @@ class BlendConfig:
                 raise ValueError(f"{name} = {value!r}: expected a number with {low} {'<' if low_open else '<='} "
                                  f"value <= {high}")
             object.__setattr__(self, name, float(value))
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy = {self.strategy!r}: expected one of {', '.join(STRATEGIES)}")
+        for name in ("strategy", "cold_strategy"):
+            if getattr(self, name) not in STRATEGIES:
+                raise ValueError(f"{name} = {getattr(self, name)!r}: expected one of {', '.join(STRATEGIES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

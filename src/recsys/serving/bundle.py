@@ -25,6 +25,7 @@ from ..arrays import encode, find_sorted, positions_in_groups, unique_sorted
 from ..io import DataValidationError
 from .ragged import PARTS, RaggedTable
 from .blend_config import BlendConfig
+from .trees import TreeEnsemble
 
 FORMAT = 2
 MANIFEST = "manifest.json"
@@ -56,10 +57,12 @@ class TrackCatalog:
     name_bytes: np.ndarray  # uint8
     albums: np.ndarray  # int32 aligned with track_ids, -1 when the track lists no album
     artists: np.ndarray  # int32 aligned with track_ids, -1 when the track lists no artist
+    listeners: np.ndarray  # int32 aligned with track_ids: distinct train listeners (0 for the rest)
 
     @classmethod
     def from_items(cls, track_ids: np.ndarray, names: pd.Series, albums: np.ndarray, artists: np.ndarray) -> "TrackCatalog":
-        """``albums``/``artists``: each track's first album and artist id (-1: none), aligned with ``track_ids``."""
+        """``albums``/``artists``: each track's first album and artist id (-1: none), aligned with ``track_ids``;
+        listeners are set by ``with_listeners``."""
         order = np.argsort(track_ids, kind="stable")
         encoded = pa.array(names.to_numpy(dtype=object)[order], type=pa.large_string()).fill_null("")
         _, offsets, data = encoded.buffers()
@@ -68,7 +71,11 @@ class TrackCatalog:
         name_bytes = np.frombuffer(data, dtype=np.uint8)[start: int(offsets[-1])] if data is not None else \
             np.empty(0, dtype=np.uint8)
         return cls(np.asarray(track_ids, dtype=np.int32)[order], (offsets - start).astype(np.int64), name_bytes.copy(),
-                   np.asarray(albums, dtype=np.int32)[order], np.asarray(artists, dtype=np.int32)[order])
+                   np.asarray(albums, dtype=np.int32)[order], np.asarray(artists, dtype=np.int32)[order],
+                   np.zeros(len(order), dtype=np.int32))
+
+    def with_listeners(self, listeners: np.ndarray) -> "TrackCatalog":
+        return dataclasses.replace(self, listeners=np.asarray(listeners, dtype=np.int32))
 
     def codes(self, track_ids: np.ndarray) -> np.ndarray:
         """Position of each track in ``track_ids``, -1 when unknown (binary search: requests ask for a few ids)."""
@@ -104,14 +111,15 @@ class ServingBundle:
     popular_listeners: np.ndarray  # int32 aligned with popular
     catalog: TrackCatalog
     blend: BlendConfig  # chosen by the blend search on held-out users (`serving` stage), the default until then
+    reranker: TreeEnsemble  # the learned re-ranker (blend strategy "learned"), empty until the search fits one
     manifest: dict[str, Any]
 
     @property
     def version(self) -> str:
         return self.manifest["version"]
 
-    def with_blend(self, blend: BlendConfig) -> "ServingBundle":
-        return dataclasses.replace(self, blend=blend)
+    def with_blend(self, blend: BlendConfig, reranker: TreeEnsemble | None = None) -> "ServingBundle":
+        return dataclasses.replace(self, blend=blend, reranker=self.reranker if reranker is None else reranker)
 
     @classmethod
     def build(cls, recommendations: pd.DataFrame, similar: pd.DataFrame, played_next: pd.DataFrame,
@@ -141,6 +149,7 @@ class ServingBundle:
         history, (listened, listeners) = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
         _check_in_catalog(TRAIN, "track_id", listened, catalog)  # the distinct tracks: 1M lookups, not 184M
         catalog_listeners = _aligned(listened, listeners, catalog.track_ids)
+        catalog = catalog.with_listeners(catalog_listeners)
         popular, popular_listeners = popularity_order(top_popular["track_id"].to_numpy(), catalog.track_ids,
                                                       catalog_listeners)
         return cls(
@@ -157,6 +166,7 @@ class ServingBundle:
             popular_listeners=popular_listeners,
             catalog=catalog,
             blend=BlendConfig(),
+            reranker=TreeEnsemble.empty(),
             manifest={},
         )
 
@@ -175,6 +185,10 @@ class ServingBundle:
         named["catalog.name_bytes"] = self.catalog.name_bytes
         named["catalog.albums"] = self.catalog.albums
         named["catalog.artists"] = self.catalog.artists
+        named["catalog.listeners"] = self.catalog.listeners
+        named["reranker.features"] = self.reranker.features
+        named["reranker.borders"] = self.reranker.borders
+        named["reranker.leaves"] = self.reranker.leaves
         return named
 
     def save(self, folder: Path) -> dict[str, Any]:
@@ -200,6 +214,7 @@ class ServingBundle:
                 "similar_pairs": self.similar.n_entries,
                 "tracks_with_played_next": len(self.played_next),
                 "played_next_pairs": self.played_next.n_entries,
+                "reranker_trees": len(self.reranker),
                 "users_with_history": len(self.history),
                 "history_listens": self.history.n_entries,
                 "popular_tracks": int(len(self.popular)),
@@ -251,6 +266,10 @@ class ServingBundle:
             raise BundleError(f"{manifest_path}: blend settings: {error}; rebuild it with `dvc repro serving`") from error
         if verify:
             check_content(folder, manifest["version"], arrays, manifest["blend"])
+        reranker = TreeEnsemble(*(arrays[f"reranker.{part}"] for part in ("features", "borders", "leaves")))
+        if "learned" in (blend.strategy, blend.cold_strategy) and not len(reranker):
+            raise BundleError(f"{manifest_path}: the blend uses the learned re-ranker but the bundle has none; "
+                              "rebuild it with `dvc repro serving`")
         tables = {table: RaggedTable(*(arrays.get(f"{table}.{part}") for part in PARTS)) for table in TABLES}
         for name, table in tables.items():
             try:
@@ -262,8 +281,9 @@ class ServingBundle:
             popular=arrays["popular.items"],
             popular_listeners=arrays["popular.listeners"],
             catalog=TrackCatalog(*(arrays[f"catalog.{part}"] for part in
-                                   ("track_ids", "name_offsets", "name_bytes", "albums", "artists"))),
+                                   ("track_ids", "name_offsets", "name_bytes", "albums", "artists", "listeners"))),
             blend=blend,
+            reranker=reranker,
             manifest=manifest,
         )
 

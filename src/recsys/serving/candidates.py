@@ -15,36 +15,64 @@ A track reached from several listens or sources adds up; best first, ties by low
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .blend_config import BlendConfig
 from .bundle import ServingBundle
 
+SOURCES = ("played_next", "continuation", "similar")
+PLAYED_NEXT, CONTINUATION, SIMILAR = range(len(SOURCES))
 ALBUM_NEXT = 10  # an album's tracks after the one listened to, in album order
 ARTIST_SHARE = 0.5  # an artist's most played track against the album's next one
 _EMPTY = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64))
 
 
-def online_candidates(bundle: ServingBundle, online_listens: np.ndarray,
-                      config: BlendConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Tracks to play after ``online_listens`` (most recent first), best first: (int32 ids, float32 scores)."""
+@dataclass(frozen=True)
+class OnlineCandidates:
+    """Online candidates best first: the summed score and what each source contributed to it."""
+
+    tracks: np.ndarray  # int32
+    score: np.ndarray  # float32, descending
+    by_source: np.ndarray  # float32 (len(SOURCES), len(tracks)): played next, catalog continuation, similar
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def keep(self, mask: np.ndarray) -> "OnlineCandidates":
+        return OnlineCandidates(self.tracks[mask], self.score[mask], self.by_source[:, mask])
+
+
+NO_ONLINE_CANDIDATES = OnlineCandidates(np.empty(0, np.int32), np.empty(0, np.float32),
+                                        np.empty((len(SOURCES), 0), np.float32))
+
+
+def online_candidates(bundle: ServingBundle, online_listens: np.ndarray, config: BlendConfig) -> OnlineCandidates:
+    """Tracks to play after ``online_listens`` (most recent first), best first, ties by lower track id."""
     recent = online_listens[: config.recent_listens]
+    if len(recent) == 0:
+        return NO_ONLINE_CANDIDATES
     recency = config.recency_decay ** np.arange(len(recent))
     owner, items, scores = bundle.played_next.rows(recent)
     best = np.zeros(len(recent), dtype=np.float64)
     best[owner[::-1]] = scores[::-1]  # each row's first (best) score: the last write per owner wins
-    parts = [(items, scores * (recency / np.where(best > 0, best, 1.0))[owner])]
+    parts = [(items, scores * (recency / np.where(best > 0, best, 1.0))[owner], PLAYED_NEXT)]
     for j in np.flatnonzero(np.bincount(owner, minlength=len(recent)) == 0).tolist():
         continuation, weights = catalog_continuation(bundle, int(recent[j]))
-        parts.append((continuation, weights * recency[j]))
+        parts.append((continuation, weights * recency[j], CONTINUATION))
     if config.similar_weight > 0:
         owner, items, similarity = bundle.similar.rows(recent)
-        parts.append((items, similarity * (recency * config.similar_weight)[owner]))
+        parts.append((items, similarity * (recency * config.similar_weight)[owner], SIMILAR))
     tracks, inverse = np.unique(np.concatenate([part[0] for part in parts]), return_inverse=True)
     weights = np.concatenate([part[1] for part in parts]).astype(np.float64)
-    scores = np.bincount(inverse, weights=weights, minlength=len(tracks))
-    order = np.lexsort((tracks, -scores))
-    return tracks[order].astype(np.int32), scores[order].astype(np.float32)
+    source = np.concatenate([np.full(len(part[0]), part[2], dtype=np.int64) for part in parts])
+    by_source = np.bincount(source * len(tracks) + inverse, weights=weights,
+                            minlength=len(SOURCES) * len(tracks)).reshape(len(SOURCES), len(tracks))
+    score = by_source.sum(axis=0)
+    order = np.lexsort((tracks, -score))
+    return OnlineCandidates(tracks[order].astype(np.int32), score[order].astype(np.float32),
+                            by_source[:, order].astype(np.float32))
 
 
 def catalog_continuation(bundle: ServingBundle, track: int) -> tuple[np.ndarray, np.ndarray]:

@@ -61,6 +61,7 @@ class ReplayCase:
 
     users: np.ndarray  # sorted int32
     online: list[np.ndarray]  # per user, the first ``reveal`` test listens, most recent first (as the store returns them)
+    truth: list[np.ndarray]  # per user, the later test listens not heard before
     data: EvaluationSet
     k: int
 
@@ -74,7 +75,7 @@ class ReplayCase:
             later = listens[reveal:]  # what is left to predict: never a track already heard (none in this data)
             truth.append(later[~Heard.of(bundle, user, online[-1]).mask(later)])
         data = build_evaluation_set(_known_listens(bundle, users, revealed), _long_frame(users, truth))
-        return cls(users, online, data, k)
+        return cls(users, online, truth, data, k)
 
     def served(self, bundle: ServingBundle, config: BlendConfig, mode: str,
                progress: Progress | None = None) -> list[np.ndarray]:

@@ -1,0 +1,102 @@
+"""The learned online re-ranker: one model orders the union of a user's offline list and online candidates.
+
+Trained by the blend search (``search.py``) on the fit half of the tuning users: for each of them and each
+``m``, the candidates ``recommend`` would blend after ``m`` online listens, labelled by whether the user
+played them later. Features are what a music team would look at: where each list ranks a track and with
+what score, what the online sources (played next, catalog continuation, similar) contribute, whether the
+track shares the last listen's artist or album or is the next track of its album, how much of the recent
+listening was its artist, its popularity, how many online listens there are and whether the user is cold.
+
+The model is a CatBoost ensemble of oblivious trees; the bundle carries its splits and leaf values as
+arrays and ``TreeEnsemble.score`` evaluates them with numpy (tens of candidates in ~0.1 ms, no CatBoost
+in the service). Only the order matters, so CatBoost's scale and bias are dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Config, integer, number, param
+from .bundle import ServingBundle
+from .candidates import OnlineCandidates
+from .trees import TreeEnsemble
+
+FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", "played_next", "continuation", "similar",
+            "same_artist_as_last", "same_album_as_last", "next_in_album_of_last", "recent_artist_share",
+            "log_listeners", "online_listens", "cold")
+ABSENT_RANK = 1000.0  # the rank of a track the list does not hold
+ABSENT_SCORE = -1e6  # the score of a track the list does not hold (ranker scores may be negative)
+
+
+@dataclass(frozen=True)
+class RerankerConfig(Config):
+    """Training params of the re-ranker (``blend_search.reranker``)."""
+
+    iterations: int = param("blend_search.reranker.iterations", integer(1))
+    depth: int = param("blend_search.reranker.depth", integer(1, 10))
+    learning_rate: float = param("blend_search.reranker.learning_rate", number(0.0, 1.0, low_open=True))
+    seed: int = param("blend_search.reranker.seed", integer(0))
+
+
+def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndarray], online: OnlineCandidates,
+                       recent: np.ndarray, cold: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tracks sorted by id, in-offline-list mask, feature rows) for the union of both lists.
+
+    ``offline``: (tracks, scores) best first (the chart, scored by listeners, for a cold user); ``recent``:
+    the online listens the candidates came from, most recent first.
+    """
+    offline_tracks, offline_scores = offline
+    tracks, inverse = np.unique(np.concatenate([offline_tracks, online.tracks]), return_inverse=True)
+    n, n_offline = len(tracks), len(offline_tracks)
+    rows = np.empty((n, len(FEATURES)), dtype=np.float32)
+    on_offline, on_online = inverse[:n_offline], inverse[n_offline:]
+    rows[:, 0:2] = (ABSENT_RANK, ABSENT_SCORE)
+    rows[on_offline, 0] = np.arange(1, n_offline + 1)
+    rows[on_offline, 1] = offline_scores
+    rows[:, 2:7] = (ABSENT_RANK, 0, 0, 0, 0)
+    rows[on_online, 2] = np.arange(1, len(online) + 1)
+    rows[on_online, 3] = online.score
+    rows[on_online, 4:7] = online.by_source.T
+    catalog = bundle.catalog
+    codes = catalog.codes(tracks)
+    known = codes >= 0
+    artist = np.where(known, catalog.artists[codes], -1)
+    album = np.where(known, catalog.albums[codes], -1)
+    recent_codes = catalog.codes(np.asarray(recent, dtype=np.int32))
+    recent_artists = np.where(recent_codes >= 0, catalog.artists[recent_codes], -1)
+    last_artist = last_album = next_track = -1
+    if len(recent):
+        last_artist = int(recent_artists[0])
+        last_album = int(catalog.albums[recent_codes[0]]) if recent_codes[0] >= 0 else -1
+        next_track = _next_in_album(bundle, int(recent[0]), last_album)
+    rows[:, 7] = (artist >= 0) & (artist == last_artist)
+    rows[:, 8] = (album >= 0) & (album == last_album)
+    rows[:, 9] = tracks == next_track
+    rows[:, 10] = ((artist[:, None] == recent_artists[None, :]) & (artist[:, None] >= 0)).sum(axis=1) / max(len(recent), 1)
+    rows[:, 11] = np.log1p(np.where(known, catalog.listeners[codes], 0))
+    rows[:, 12] = len(recent)
+    rows[:, 13] = cold
+    in_offline = np.zeros(n, dtype=bool)
+    in_offline[on_offline] = True
+    return tracks, in_offline, rows
+
+
+def _next_in_album(bundle: ServingBundle, track: int, album: int) -> int:
+    """The track after ``track`` in its album's order, -1 when none."""
+    if album < 0:
+        return -1
+    row, _ = bundle.album_tracks.row(album)
+    after = int(np.searchsorted(row, track, side="right"))
+    return int(row[after]) if after < len(row) else -1
+
+
+def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, cfg: RerankerConfig) -> TreeEnsemble:
+    """A CatBoost classifier (Logloss) on the candidates' rows; rows of one (user, m) share a group."""
+    from catboost import CatBoost, Pool  # the service never trains: it evaluates the arrays above
+
+    model = CatBoost({"loss_function": "Logloss", "iterations": cfg.iterations, "depth": cfg.depth,
+                      "learning_rate": cfg.learning_rate, "random_seed": cfg.seed, "thread_count": -1,
+                      "verbose": 0, "allow_writing_files": False})
+    model.fit(Pool(rows, label=labels, group_id=groups, feature_names=list(FEATURES)))
+    return TreeEnsemble.from_catboost(model)
