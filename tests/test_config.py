@@ -16,6 +16,7 @@ from src.recsys.ranking.training import RankTrainConfig
 from src.recsys.serving.replay import ReplayConfig
 from src.stages.als import AlsConfig
 from src.stages.evaluate import EvaluateConfig
+from src.stages.generate import GenerateConfig
 from src.stages.split import SplitConfig
 from tests.helpers import REPO_ROOT
 from tests.helpers.raw import run_stage
@@ -69,6 +70,12 @@ def with_value(key: str, value):
     (RankTrainConfig, "rank.model.validation_share", 1.0, "rank.model.validation_share = 1.0"),
     (RankTrainConfig, "rank.candidates.als", KeyError, "rank.candidates.als: missing"),
     (ReplayConfig, "replay.reveal", [3, 1], "replay.reveal = [3, 1]"),
+    (GenerateConfig, "generate.sessions.mean_length", 0.5, "generate.sessions.mean_length = 0.5: expected a number with 1.0 <= value"),
+    (GenerateConfig, "generate.sessions.continue_share", 1.0, "generate.sessions.continue_share = 1.0: expected a number with 0.0 <= value and value < 1.0"),
+    (GenerateConfig, "generate.sessions.album_share", -0.1, "generate.sessions.album_share = -0.1"),
+    (GenerateConfig, "generate.sessions.new_release_share", "high", "generate.sessions.new_release_share = 'high'"),
+    (GenerateConfig, "generate.sessions.new_release_days", 0, "generate.sessions.new_release_days = 0: expected an integer >= 1 <= 365"),
+    (GenerateConfig, "generate.sessions.mean_length", KeyError, "params.yaml: generate.sessions.mean_length: missing"),
     (ReplayConfig, "service.blend.strategy", "mix", "service.blend.strategy = 'mix': expected one of interleave, rrf"),
 ])
 def test_a_bad_value_names_the_key_the_value_and_what_is_allowed(cls, key, value, message):
