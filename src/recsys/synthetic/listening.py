@@ -320,7 +320,7 @@ def draw_sessions(rng: np.random.Generator, tastes: ChunkTastes, user: np.ndarra
     # a continuation is played on the previous session's day (CONTINUE_SAME_DAY) or on its own, later day;
     # days stay in index order because own days are sorted and a same-day session copies an earlier one
     same_day = continues & (rng.random(n) < CONTINUE_SAME_DAY)
-    day = own_day[last_index_where(~same_day)] if n else own_day
+    day = own_day[last_index_where(~same_day)]
     return Sessions(user=user, day=day, length=length, thread=thread[root], group=group[root], root=root,
                     offset=played_before - played_before[root])
 
