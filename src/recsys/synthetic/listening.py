@@ -307,7 +307,7 @@ def draw_sessions(rng: np.random.Generator, tastes: ChunkTastes, user: np.ndarra
     """
     n = len(user)
     own_day = draw_days(rng, tastes, user)
-    order = np.lexsort((rng.random(n), own_day, user))
+    order = np.argsort(user * DAYS_IN_YEAR + own_day, kind="stable")  # draws are iid: ties stay in random order
     user, own_day = user[order], own_day[order]
     length = rng.geometric(1.0 / cfg.mean_length, n).astype(np.int64)
     thread, group = pick_threads(rng, tastes, user, own_day, cfg)
