@@ -17,6 +17,7 @@ from src.stages.replay import ReplayConfig
 from src.recsys.serving.search import BlendSearchConfig
 from src.stages.als import AlsConfig
 from src.stages.evaluate import EvaluateConfig
+from src.stages.generate import GenerateConfig
 from src.stages.split import SplitConfig
 from tests.helpers import REPO_ROOT
 from tests.helpers.raw import run_stage
@@ -73,11 +74,17 @@ def with_value(key: str, value):
     (ReplayConfig, "replay.headline_reveal", 2, "replay.headline_reveal = 2: expected one of replay.reveal [1, 3, 5]"),
     (ReplayConfig, "blend_search.tune_share", 1.0, "blend_search.tune_share = 1.0: expected a number with 0.0 < value and value < 1.0"),
     (BlendSearchConfig, "blend_search.space.strategy", ["mix"],
-     "blend_search.space.strategy = ['mix']: expected a non-empty list of distinct values out of interleave, rrf"),
+     "blend_search.space.strategy = ['mix']: expected a non-empty list of distinct values out of interleave, rrf, learned"),
     (BlendSearchConfig, "blend_search.space.online_weight", [0.1, 1.5], "blend_search.space.online_weight[1] = 1.5"),
     (BlendSearchConfig, "blend_search.space.similar_weight", [], "blend_search.space.similar_weight = []"),
     (BlendSearchConfig, "blend_search.space.recency_decay", [0.5, 0.5], "expected distinct values"),
     (BlendSearchConfig, "blend_search.space.recent_listens", [0, 1], "blend_search.space.recent_listens = [0, 1]"),
+    (GenerateConfig, "generate.sessions.mean_length", 0.5, "generate.sessions.mean_length = 0.5: expected a number with 1.0 <= value"),
+    (GenerateConfig, "generate.sessions.continue_share", 1.0, "generate.sessions.continue_share = 1.0: expected a number with 0.0 <= value and value < 1.0"),
+    (GenerateConfig, "generate.sessions.album_share", -0.1, "generate.sessions.album_share = -0.1"),
+    (GenerateConfig, "generate.sessions.new_release_share", "high", "generate.sessions.new_release_share = 'high'"),
+    (GenerateConfig, "generate.sessions.new_release_days", 0, "generate.sessions.new_release_days = 0: expected an integer >= 1 <= 365"),
+    (GenerateConfig, "generate.sessions.mean_length", KeyError, "params.yaml: generate.sessions.mean_length: missing"),
 ])
 def test_a_bad_value_names_the_key_the_value_and_what_is_allowed(cls, key, value, message):
     with pytest.raises(ConfigError) as error:

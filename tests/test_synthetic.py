@@ -1,6 +1,7 @@
-"""The synthetic generator at a tiny scale: the real files' schema, determinism, dirt and ground truth."""
+"""The synthetic generator at a tiny scale: the real files' schema, determinism, dirt, sessions and ground truth."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from src.recsys.synthetic import generate_dataset, has_ground_truth, load_ground_truth
+from src.recsys.synthetic import SessionConfig, generate_dataset, has_ground_truth, load_ground_truth
+from src.recsys.synthetic.catalog import build_catalog
+from src.recsys.synthetic.listening import ALBUM, ChunkTastes, draw_sessions
 from src.recsys.synthetic.preferences import preference_matrix
 from src.recsys.validation import validate_raw_dir
 
@@ -19,11 +22,14 @@ SEED = 42
 CHUNK_USERS = 700  # several chunks at this scale (2,740 users)
 RAW_FILES = ("tracks.parquet", "catalog_names.parquet", "interactions.parquet")
 LOGGER = logging.getLogger("test_synthetic")
+SESSIONS = SessionConfig(mean_length=8.0, continue_share=0.35, album_share=0.5, new_release_share=0.3,
+                         new_release_days=30)
+INDEPENDENT = dataclasses.replace(SESSIONS, mean_length=1.0, continue_share=0.0)  # one listen per session
 
 
-def generate(folder: Path, seed: int = SEED) -> Path:
+def generate(folder: Path, seed: int = SEED, sessions: SessionConfig = SESSIONS) -> Path:
     folder.mkdir(parents=True)
-    generate_dataset(folder, SCALE, seed, CHUNK_USERS, LOGGER)
+    generate_dataset(folder, SCALE, seed, CHUNK_USERS, sessions, LOGGER)
     return folder
 
 
@@ -181,3 +187,73 @@ def test_track_sampler_falls_back_to_charts_for_a_group_without_tracks():
     chosen = sampler.within(rng, "artist_idx", np.array([0, 2, 3, 9]))  # artists 3 and 9 have no track
     assert chosen[0] == 0 and chosen[1] == 3
     assert ((chosen >= 0) & (chosen < 4)).all()
+
+
+@pytest.fixture(scope="module")
+def independent_events(tmp_path_factory) -> pd.DataFrame:
+    folder = generate(tmp_path_factory.mktemp("synthetic") / "independent", sessions=INDEPENDENT)
+    return pd.read_parquet(folder / "interactions.parquet")
+
+
+def sequence_shares(events: pd.DataFrame) -> dict[str, float]:
+    """Among consecutive listens of a user on one day: the share by the same artist, and the share that
+    step to the next track of the same album (album order: ascending track id within the album)."""
+    tracks = build_catalog(np.random.default_rng(SEED), SCALE).tracks  # the generator's first draws
+    tracks = tracks.sort_values(["album_idx", "track_id"])
+    album_rank = tracks.groupby("album_idx").cumcount().to_numpy()
+    tracks = tracks.assign(album_rank=album_rank).set_index("track_id")
+    ordered = events.sort_values(["user_id", "track_seq"])
+    known = tracks.reindex(ordered["track_id"].to_numpy())  # ghost tracks are in the catalog too
+    artist, album, rank = (known[c].to_numpy() for c in ("artist_idx", "album_idx", "album_rank"))
+    user, day = ordered["user_id"].to_numpy(), ordered["started_at"].to_numpy()
+    pair = (user[1:] == user[:-1]) & (day[1:] == day[:-1])
+    same_album = pair & (album[1:] == album[:-1])
+    return {
+        "same_artist": float((pair & (artist[1:] == artist[:-1])).sum() / pair.sum()),
+        "album_step": float((same_album & (rank[1:] == rank[:-1] + 1)).sum() / pair.sum()),
+        "per_user_day": float(len(ordered) / ordered.groupby(["user_id", "started_at"]).ngroups),
+    }
+
+
+def test_independent_listens_are_first_listens_in_time_order(independent_events):
+    by_seq = independent_events.sort_values(["user_id", "track_seq"], kind="stable")
+    assert (by_seq["track_seq"].to_numpy() == by_seq.groupby("user_id").cumcount().to_numpy() + 1).all()
+    assert (by_seq.groupby("user_id")["started_at"].diff().dropna() >= pd.Timedelta(0)).all()
+    assert not independent_events.duplicated(["user_id", "track_id"]).any()
+
+
+def test_sessions_make_consecutive_listens_share_artist_and_album_order(events, independent_events):
+    sessions, independent = sequence_shares(events), sequence_shares(independent_events)
+    assert sessions["same_artist"] > independent["same_artist"] + 0.1, (sessions, independent)
+    assert sessions["album_step"] > 5 * independent["album_step"] + 0.01, (sessions, independent)
+    assert sessions["per_user_day"] > 1.5 * independent["per_user_day"], (sessions, independent)
+
+
+def test_sessions_keep_the_event_count_per_user(events, independent_events):
+    with_sessions = events.groupby("user_id").size()
+    without = independent_events.groupby("user_id").size()
+    assert abs(len(events) / len(independent_events) - 1.0) < 0.05
+    assert abs(with_sessions.median() / without.median() - 1.0) < 0.1
+
+
+def test_continuations_carry_the_thread_and_resume_albums(synthetic):
+    truth = load_ground_truth(synthetic)
+    from src.recsys.synthetic.listening import Users
+
+    users = Users(table=truth.users.assign(join_day=np.int32(0), leave_day=np.int32(364)),
+                  genres=truth.user_genres, artists=truth.user_artists)
+    tastes = ChunkTastes.of(users, slice(0, 50))
+    rng = np.random.default_rng(0)
+    cfg = dataclasses.replace(SESSIONS, continue_share=0.8)
+    sessions = draw_sessions(rng, tastes, np.repeat(np.arange(50), 20), cfg)
+    root = sessions.root
+    continues = root != np.arange(len(root))
+    assert continues.mean() > 0.6
+    assert (sessions.user[root] == sessions.user).all()  # a thread never crosses users
+    assert (np.diff(sessions.day)[np.diff(sessions.user) == 0] >= 0).all()  # index order is time order
+    assert (sessions.thread == sessions.thread[root]).all() and (sessions.group == sessions.group[root]).all()
+    follows = np.flatnonzero(continues)
+    previous = follows - 1
+    assert (sessions.offset[follows] == sessions.offset[previous] + sessions.length[previous]).all()
+    assert (sessions.offset[~continues] == 0).all()
+    assert (sessions.thread == ALBUM).any()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import yaml
 
 from src.recsys.als import AlsFitConfig, AlsModel, fit_als
 from src.recsys.catalogs import build_items
@@ -23,8 +24,9 @@ from src.recsys.ranking.model import RankerModelConfig
 from src.recsys.ranking.pipeline import CandidateConfig, RankingConfig
 from src.recsys.ranking.training import RankTrainConfig, TrainingSetup, feature_history, prepare_training
 from src.recsys.split import time_split
-from src.recsys.synthetic import generate_dataset
+from src.recsys.synthetic import SessionConfig, generate_dataset
 from src.recsys.topk import top_k_scores
+from tests.helpers import REPO_ROOT
 
 # Scale 0.006 (~8k users, ~5.7k tracks, ~0.7M events): below ~0.005 the catalog is so small that
 # one heavy-tailed artist can dominate and ALS vs popular becomes a coin flip (seed 42 at 0.003:
@@ -52,6 +54,7 @@ RANK_TRAIN = RankTrainConfig(
                             validation_share=0.2, seed=42),
 )
 RANK_N = 30  # rank.n: final recommendations per user
+SESSIONS = SessionConfig.from_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))  # as shipped
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Generated:
 
 def generate(folder: Path) -> Generated:
     """Generate a small synthetic dataset (see SCALE) into ``folder``, clean it and split it."""
-    generate_dataset(folder, SCALE, SEED, 50_000, logging.getLogger("tests.generate"))
+    generate_dataset(folder, SCALE, SEED, 50_000, SESSIONS, logging.getLogger("tests.generate"))
     tracks = pq.read_table(folder / "tracks.parquet", columns=["track_id", "albums", "artists", "genres"])
     catalog = pd.read_parquet(folder / "catalog_names.parquet", columns=["id", "type", "name"])
     raw = pq.read_table(folder / "interactions.parquet", columns=["user_id", "track_id", "track_seq", "started_at"])

@@ -16,14 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .catalog import build_catalog, raw_tables
-from .listening import build_users, iter_events
+from .listening import SessionConfig, build_users, iter_events
 from .preferences import GROUND_TRUTH_DIR, has_ground_truth, load_ground_truth
 
-__all__ = ["generate_dataset", "has_ground_truth", "load_ground_truth", "GROUND_TRUTH_DIR"]
+__all__ = ["generate_dataset", "SessionConfig", "has_ground_truth", "load_ground_truth", "GROUND_TRUTH_DIR"]
 
 
 
-def generate_dataset(out_dir: Path, scale: float, seed: int, chunk_users: int, logger: logging.Logger) -> dict:
+def generate_dataset(out_dir: Path, scale: float, seed: int, chunk_users: int, sessions: SessionConfig,
+                     logger: logging.Logger) -> dict:
     """Write the three raw files and the ground truth into ``out_dir``; return summary counts."""
     rng = np.random.default_rng(seed)
     catalog = build_catalog(rng, scale)
@@ -38,7 +39,7 @@ def generate_dataset(out_dir: Path, scale: float, seed: int, chunk_users: int, l
     logger.info("users: %d, expected events: %d", len(users.table), int(users.table["n_events"].sum()))
     n_events = 0
     writer = None
-    for chunk in iter_events(rng, users, catalog, chunk_users):
+    for chunk in iter_events(rng, users, catalog, chunk_users, sessions):
         # the real file was concatenated from parts: its stored pandas index is per-part, not unique
         chunk.index = pd.Index(chunk["track_seq"].to_numpy(np.int64) - 1)
         table = pa.Table.from_pandas(chunk, preserve_index=True)

@@ -1,11 +1,19 @@
 """The generator's ground-truth preference model, shared by the generator and the oracle.
 
-A listen of user ``u`` on day ``d`` comes from one of three channels:
+It is the user's taste, not the sequence: the generator (``listening``) draws sessions whose threads
+are seeded by these channels and then keep to one genre, artist, album or chart for several listens,
+and may continue the previous session's thread. P(track | user, day) below is what seeds a session;
+the oracle scores it, and ignores which session the user is in.
+
+A session (or, with one-listen sessions, a listen) of user ``u`` on day ``d`` comes from one of three channels:
 
 * genre   (prob ``p_genre``): a genre from the user's drifting taste, then a track of
   that genre in proportion to its current weight;
 * artist  (prob ``p_artist``): one of the user's favourite artists, then one of its tracks;
 * popular (prob ``p_popular``): any track in proportion to its current weight (the charts).
+
+(Album sessions then follow the discography, and new-release sessions narrow the charts to recent
+releases: these shift the listens away from P below, which stays the seed's distribution.)
 
 A track's weight on a day is its base popularity, boosted for recent releases
 (rise then fade) and zero before release. So
