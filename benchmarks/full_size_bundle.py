@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--head", type=int, default=100, help="length of the top-popular chart at the head")
     parser.add_argument("--chunk-users", type=int, default=100_000, help="users per history chunk (memory bound)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blend-from", type=Path, default=None,
+                        help="a bundle whose blend settings and re-ranker to carry (e.g. models/serving), "
+                             "to time the learned strategy at full size")
     return parser.parse_args(argv)
 
 
@@ -215,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--catalog must be at least --tracks")
     started = time.perf_counter()
     bundle = synthesise(args)
+    if args.blend_from:
+        source = ServingBundle.open(args.blend_from)
+        bundle = bundle.with_blend(source.blend, source.reranker)
     built = time.perf_counter() - started
     if args.out.exists():
         shutil.rmtree(args.out)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import yaml
 
+from src.recsys.serving.bundle import ServingBundle
 from tests.helpers.dvc_project import RUNNING, Project, lock_md5s
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +55,26 @@ def test_every_cleaning_rule_fires_on_synthetic_data(project, first_repro):
 
 def test_status_up_to_date_after_repro(project, first_repro):
     assert project.status() == {}
+
+
+def test_with_the_shipped_params_three_listens_change_a_warm_users_top_10(project, first_repro, tmp_path,
+                                                                         start_service):
+    """The real server on the bundle the pipeline built (blend and re-ranker learned with the shipped params)."""
+    folder = project.root / "models" / "serving"
+    bundle = ServingBundle.open(folder)
+    user = int(bundle.offline.keys[0])
+    heard = set(bundle.history.row(user)[0].tolist())
+    listens = [int(track) for track in bundle.played_next.keys if int(track) not in heard][:3]
+    server = start_service(tmp_path, {"RECSYS_BUNDLE_DIR": str(folder)})
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        before = [item["track_id"] for item in client.get(f"/users/{user}/recommendations").json()["items"]]
+        for n, track in enumerate(listens):
+            assert client.post(f"/users/{user}/listens", json={"track_id": track, "timestamp": 1_671_000_000 + n}
+                               ).status_code == 201
+        after = client.get(f"/users/{user}/recommendations").json()["items"]
+        assert client.get("/health").json()["blend"] == bundle.blend.to_dict()
+    assert [item["track_id"] for item in after] != before
+    assert any(item["source"] == "online" for item in after)
 
 
 def test_second_repro_runs_nothing(project, first_repro):

@@ -210,7 +210,8 @@ def test_acknowledged_listens_survive_a_restart(tmp_path, tiny_mapped):
 def test_health_ready_and_version(tmp_path, tiny_bundle_dir, tiny_mapped):
     app = create_app(settings_for(tmp_path, RECSYS_BUNDLE_DIR=tiny_bundle_dir))  # mapped at startup from the settings
     with TestClient(app) as client:
-        assert client.get("/health").json() == {"status": "ok", "bundle_version": tiny_mapped.version}
+        assert client.get("/health").json() == {"status": "ok", "bundle_version": tiny_mapped.version,
+                                                "blend": tiny_mapped.blend.to_dict()}
         assert client.get("/ready").json()["ready"] is True
         assert client.get("/users/1/recommendations").json()["bundle_version"] == tiny_mapped.version
         app.state.service.store.close()

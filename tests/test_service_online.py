@@ -1,31 +1,38 @@
-"""Online listens through the real server process: the replay scores exactly what the service serves, and with
-the shipped blend three listens change a warm user's top 10."""
+"""Online listens through the real server process: the replay scores exactly what the service serves, with the
+blend and re-ranker the search learns (with the shipped search space) on a random world. That three listens
+change a warm user's top 10 with the shipped params is checked on the real pipeline's bundle in
+``test_pipeline_e2e.py``."""
 from __future__ import annotations
-
-import json
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.serving.blend_config import BlendConfig
 from src.recsys.serving.bundle import ServingBundle
 from src.recsys.serving.replay import ReplayCase, listening_sequences, replay_users
-from tests.helpers import REPO_ROOT
+from src.recsys.serving.search import search_blend
 from tests.helpers.bundles import random_frames
-from tests.test_blend_search import test_events
+from tests.helpers.sessions import search_config, session_events
 
-SHIPPED_BLEND = BlendConfig.from_dict(json.loads((REPO_ROOT / "metrics/blend_search.json").read_text())["chosen"])
 REVEAL = 3
 
 
+@pytest.fixture(scope="module")
+def learned() -> tuple[ServingBundle, pd.DataFrame]:
+    """A random world whose listens follow the played-next table, and its bundle with the learned blend."""
+    built = ServingBundle.build(**random_frames(11, n_users=300, n_tracks=250, list_lengths=(30, 31)))
+    cold_ids = np.arange(10_000, 10_100, dtype=np.int32)
+    events = pd.concat([session_events(built, follow_played_next=True), session_events(built, True, seed=1, users=cold_ids)])
+    blend, trees, _ = search_blend(built, listening_sequences(events), search_config())
+    return built.with_blend(blend, trees), events
+
+
 @pytest.fixture
-def served(tmp_path, start_service):
-    """A bundle of the random world with the shipped blend, saved where the server maps it, and the server."""
-    built = ServingBundle.build(**random_frames(11, n_users=120, n_tracks=200, list_lengths=(30, 31)))
-    bundle = save_bundle_with(built.with_blend(SHIPPED_BLEND), tmp_path / "bundle")
-    return bundle, start_service(tmp_path)
+def served(tmp_path, start_service, learned):
+    """The learned bundle saved where the server maps it, the server, and the test events."""
+    bundle, events = learned
+    return save_bundle_with(bundle, tmp_path / "bundle"), start_service(tmp_path), events
 
 
 def save_bundle_with(bundle: ServingBundle, folder) -> ServingBundle:
@@ -49,9 +56,8 @@ def top(client: httpx.Client, user: int, mode: str = "", k: int = 10) -> list[in
 def test_the_replay_scores_exactly_what_the_server_serves(served):
     """The replay's lists for users with and without history, every mode, equal the HTTP answers after the
     same listens are posted."""
-    bundle, server = served
-    cold_ids = np.arange(10_000, 10_006, dtype=np.int32)
-    events = pd.concat([test_events(bundle, follow_played_next=True), test_events(bundle, True, seed=1, users=cold_ids)])
+    bundle, server, events = served
+    assert bundle.blend.strategy == "learned" and len(bundle.reranker)  # the learned path is the one compared
     sequences = listening_sequences(events)
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for cold in (False, True):
@@ -63,17 +69,3 @@ def test_the_replay_scores_exactly_what_the_server_serves(served):
                 replayed = case.served(bundle, bundle.blend, mode)
                 assert [top(client, user, path) for user in users.tolist()] == [l.tolist() for l in replayed], mode
             assert len(users) == 6
-
-
-def test_with_the_shipped_blend_three_listens_change_a_warm_users_top_10(served):
-    bundle, server = served
-    user = int(bundle.offline.keys[0])
-    heard = set(bundle.history.row(user)[0].tolist())
-    listens = [int(track) for track in bundle.played_next.keys if int(track) not in heard][:3]
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        before = top(client, user)
-        post_listens(client, user, listens)
-        after = client.get(f"/users/{user}/recommendations", params={"k": 10}).json()["items"]
-    assert SHIPPED_BLEND.online_weight > 0
-    assert [item["track_id"] for item in after] != before
-    assert sum(item["source"] == "online" for item in after) >= 1

@@ -91,12 +91,15 @@ def _next_in_album(bundle: ServingBundle, track: int, album: int) -> int:
     return int(row[after]) if after < len(row) else -1
 
 
-def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, cfg: RerankerConfig) -> TreeEnsemble:
-    """A CatBoost classifier (Logloss) on the candidates' rows; rows of one (user, m) share a group."""
+def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                 cfg: RerankerConfig) -> tuple[TreeEnsemble, dict[str, float]]:
+    """A CatBoost classifier (Logloss) on the candidates' rows (rows of one (user, m) share a group), and each
+    feature's importance (PredictionValuesChange, % of the total): why the model orders as it does."""
     from catboost import CatBoost, Pool  # the service never trains: it evaluates the arrays above
 
     model = CatBoost({"loss_function": "Logloss", "iterations": cfg.iterations, "depth": cfg.depth,
                       "learning_rate": cfg.learning_rate, "random_seed": cfg.seed, "thread_count": -1,
                       "verbose": 0, "allow_writing_files": False})
     model.fit(Pool(rows, label=labels, group_id=groups, feature_names=list(FEATURES)))
-    return TreeEnsemble.from_catboost(model)
+    importance = dict(zip(FEATURES, (round(float(value), 2) for value in model.get_feature_importance())))
+    return TreeEnsemble.from_catboost(model), dict(sorted(importance.items(), key=lambda item: -item[1]))

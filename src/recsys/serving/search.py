@@ -110,9 +110,9 @@ def search_blend(bundle: ServingBundle, sequences: RaggedTable, cfg: BlendSearch
     if "learned" in space.strategy or "learned" in space.cold_strategy:
         fit_cases = [*cases(fitting, False).values(), *cases(fitting, True).values()]
         rows, labels, groups = reranker_rows(bundle, fit_cases, current)
-        reranker = fit_reranker(rows, labels, groups, cfg.reranker)
+        reranker, importance = fit_reranker(rows, labels, groups, cfg.reranker)
         fitted = {"replayed_users": int(sum(len(case.users) for case in fit_cases)), "rows": int(len(rows)),
-                  "positive_share": float(labels.mean()) if len(labels) else 0.0}
+                  "positive_share": float(labels.mean()) if len(labels) else 0.0, "importance": importance}
         log(f"re-ranker: {len(reranker)} trees on {len(rows)} candidate rows of the fit half")
         warm.bundle = cold.bundle = bundle.with_blend(current, reranker)
 
@@ -126,7 +126,7 @@ def search_blend(bundle: ServingBundle, sequences: RaggedTable, cfg: BlendSearch
     report = {
         "chosen": current.to_dict(),
         "selection_users": {"with_history": warm.users, "without_history": cold.users},
-        "reranker": {"features": list(FEATURES), "trees": len(reranker), **fitted},
+        "reranker": {"trees": len(reranker), **fitted},
         "baselines": {"offline": offline, "chart": chart, "online_only": warm.ndcg(current, "online"),
                       "cold_online_only": cold.ndcg(current, "online")},
         "chosen_ndcg": {"with_history": warm.ndcg(current, "blended"), "without_history": cold.ndcg(current, "blended")},
