@@ -40,7 +40,7 @@ class OnlineCandidates:
     def __len__(self) -> int:
         return len(self.tracks)
 
-    def keep(self, mask: np.ndarray) -> "OnlineCandidates":
+    def keep(self, mask: np.ndarray | slice) -> "OnlineCandidates":
         return OnlineCandidates(self.tracks[mask], self.score[mask], self.by_source[:, mask])
 
 

@@ -25,6 +25,7 @@ from .trees import TreeEnsemble
 FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", "played_next", "continuation", "similar",
             "same_artist_as_last", "same_album_as_last", "next_in_album_of_last", "recent_artist_share",
             "log_listeners", "online_listens", "cold")
+ONLINE_POOL = 45  # the best online candidates the re-ranker weighs (README "Blending": fewer cost cold users quality)
 ABSENT_RANK = 1000.0  # the rank of a track the list does not hold
 ABSENT_SCORE = -1e6  # the score of a track the list does not hold (ranker scores may be negative)
 
@@ -41,12 +42,14 @@ class RerankerConfig(Config):
 
 def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndarray], online: OnlineCandidates,
                        recent: np.ndarray, cold: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tracks sorted by id, in-offline-list mask, feature rows) for the union of both lists.
+    """(tracks sorted by id, in-offline-list mask, feature rows) for the union of the offline list and the
+    ``ONLINE_POOL`` best online candidates.
 
     ``offline``: (tracks, scores) best first (the chart, scored by listeners, for a cold user); ``recent``:
     the online listens the candidates came from, most recent first.
     """
     offline_tracks, offline_scores = offline
+    online = online.keep(slice(0, ONLINE_POOL))
     tracks, inverse = np.unique(np.concatenate([offline_tracks, online.tracks]), return_inverse=True)
     n, n_offline = len(tracks), len(offline_tracks)
     rows = np.empty((n, len(FEATURES)), dtype=np.float32)
