@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.recsys.serving.blend_config import BlendConfig  # noqa: E402
+from src.recsys.serving.trees import TreeEnsemble  # noqa: E402
 from src.recsys.serving.bundle import (  # noqa: E402
     ServingBundle, TrackCatalog, album_tracks, artist_tracks, popularity_order,
 )
@@ -87,7 +88,8 @@ def catalog_from_names(track_ids: np.ndarray, names: pa.Array) -> TrackCatalog:
     offsets = np.frombuffer(offsets, dtype=np.int64)[names.offset: names.offset + len(names) + 1]
     name_bytes = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]].copy()
     none = np.full(len(track_ids), -1, dtype=np.int32)
-    return TrackCatalog(track_ids, (offsets - offsets[0]).astype(np.int64), name_bytes, none, none)
+    return TrackCatalog(track_ids, (offsets - offsets[0]).astype(np.int64), name_bytes, none, none,
+                        np.zeros(len(track_ids), np.int32))
 
 
 def history_lengths(rng: np.random.Generator, users: int, mean: float) -> np.ndarray:
@@ -201,11 +203,11 @@ def synthesise(args: argparse.Namespace) -> ServingBundle:
     catalog = catalog_from_names(catalog_ids, track_names(rng, len(catalog_ids)))
     albums = np.cumsum(rng.random(len(catalog_ids)) < 1 / args.album_size).astype(np.int32)  # runs of neighbouring ids
     artists = (albums // max(1, round(args.artist_size / args.album_size))).astype(np.int32)
-    catalog = dataclasses.replace(catalog, albums=albums, artists=artists)
+    catalog = dataclasses.replace(catalog, albums=albums, artists=artists, listeners=listeners)
     return ServingBundle(offline=offline, similar=similar, history=history, played_next=played_next,
                          album_tracks=album_tracks(catalog), artist_tracks=artist_tracks(catalog, listeners),
                          popular=popular, popular_listeners=popular_listeners, catalog=catalog,
-                         blend=BlendConfig(), manifest={})
+                         blend=BlendConfig(), reranker=TreeEnsemble.empty(), manifest={})
 
 
 def folder_size(folder: Path) -> int:

@@ -1,7 +1,8 @@
 """Microseconds per ``recommend`` call (the list the service builds per request), by kind of request.
 
 Times the library call alone, in one process, on a bundle: a warm user without online listens, a warm
-user after 3 online listens, a cold user after 3 online listens. The online listens are tracks another
+user after 3 online listens (and, when the bundle has one, its re-ranker alone: features and trees on
+the candidate lists), a cold user after 3 online listens. The online listens are tracks another
 bundle user heard (so they have played-next and similar rows, like real listens). Not a test:
 
     python benchmarks/recommend_latency.py [--bundle models/serving] [--requests 3000]
@@ -17,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.recsys.serving.blend import recommend  # noqa: E402
+from src.recsys.serving.blend import candidate_lists, learned_order, recommend  # noqa: E402
 from src.recsys.serving.bundle import ServingBundle  # noqa: E402
 
 ONLINE_LISTENS = 3
@@ -50,6 +51,18 @@ def time_calls(bundle: ServingBundle, cases: list[tuple[int, np.ndarray]], k: in
     return spent
 
 
+def time_reranker(bundle: ServingBundle, cases: list[tuple[int, np.ndarray]], k: int) -> np.ndarray:
+    """Wall microseconds of the re-ranker alone (features and trees) on each request's candidate lists."""
+    found = [candidate_lists(bundle, user, listens, k, bundle.blend) for user, listens in cases]
+    found = [lists for lists in found if len(lists.online)]
+    spent = np.empty(len(found))
+    for i, lists in enumerate(found):
+        began = time.perf_counter_ns()
+        learned_order(bundle, lists)
+        spent[i] = (time.perf_counter_ns() - began) / 1000
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="models/serving")
@@ -63,6 +76,10 @@ def main() -> None:
     for kind, cases in sample_cases(bundle, args.requests, args.seed).items():
         spent = time_calls(bundle, cases, args.k)
         print(f"| {kind} | {np.median(spent):.0f} | {np.quantile(spent, 0.9):.0f} | {np.quantile(spent, 0.99):.0f} |")
+        if len(bundle.reranker) and kind.startswith("warm") and len(cases[0][1]):
+            spent = time_reranker(bundle, cases, args.k)
+            print(f"| of which the re-ranker ({len(bundle.reranker)} trees) | {np.median(spent):.0f} | "
+                  f"{np.quantile(spent, 0.9):.0f} | {np.quantile(spent, 0.99):.0f} |")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ The rules, in order:
 3. **Online candidates** (``candidates.py``): what listeners played next after the user's last
    ``recent_listens`` online listens, their similar tracks, and for a track nobody continued in train
    (a new release) its album's next tracks and its artist's most played ones, weighted by recency.
-4. **Blend** (mode ``blended``), by ``strategy``:
-
-   The weight of the online list is ``online_weight`` for users with offline recommendations and
-   ``cold_online_weight`` for users without (there the other list is the popular chart).
+4. **Blend** (mode ``blended``), by ``strategy`` for users with offline recommendations and
+   ``cold_strategy`` for users without (there the other list is the popular chart); the weight of
+   the online list is ``online_weight`` and ``cold_online_weight`` respectively:
 
    * ``interleave``: the lists share the slots in the proportion ``online_weight : 1 - online_weight``.
      The ``j``-th item of a list sits at position ``(j + 0.5) / weight`` and the lists merge by
@@ -23,7 +22,12 @@ The rules, in order:
    * ``rrf``: weighted reciprocal-rank fusion, ``online_weight / (60 + online rank) +
      (1 - online_weight) / (60 + offline rank)``; a track in both lists gets both terms.
 
-   A track in both lists appears once, tagged with the list that placed it (``rrf``: the larger term).
+   * ``learned``: the bundle's re-ranker (``reranker.py``) scores the union of the offline list (for a
+     cold user, the chart's first ``CHART_CANDIDATES``) and the best online candidates and orders them
+     by that score; no weight.
+
+   A track in both lists appears once, tagged with the list that placed it (``rrf``: the larger term;
+   ``learned``: the offline list or chart).
    No candidate is dropped: with ``online_weight`` 0 (or 1) the other list comes first and this one
    follows it, still ahead of the popular backfill.
 
@@ -32,7 +36,8 @@ The rules, in order:
 5. **Backfill**: the popularity order (every train track by distinct listeners) fills the list up to
    ``k``, so an answer has exactly ``k`` items whenever the catalog holds that many unheard tracks.
 
-Modes ``offline`` and ``online`` skip the blend and keep only that list (then the backfill): the
+Without online listens (most requests) every strategy serves the offline list. Modes ``offline`` and
+``online`` skip the blend and keep only that list (then the backfill): the
 debugging views of the service and the two baselines of the replay evaluation.
 """
 from __future__ import annotations
@@ -76,7 +81,7 @@ def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k
     if mode == "offline" or (mode == "blended" and not len(found.online)):  # most requests: no online listens
         chosen = _first_occurrences(found.offline)
     elif mode == "blended" and strategy == "learned":
-        chosen = _learned(bundle, found)
+        chosen = learned_order(bundle, found)
     elif mode == "blended":
         chosen = blend(_tagged(found.online.tracks, found.online.score, ONLINE), found.offline, strategy, weight)
     else:
@@ -126,8 +131,9 @@ def candidate_lists(bundle: ServingBundle, user_id: int, online_listens: np.ndar
     return CandidateLists(heard, cold, offline, online, online_listens[: config.recent_listens])
 
 
-def _learned(bundle: ServingBundle, found: CandidateLists) -> "Candidates":
-    """The union of both lists in the order of the bundle's re-ranker (ties by lower track id)."""
+def learned_order(bundle: ServingBundle, found: CandidateLists) -> "Candidates":
+    """The union of both lists in the order of the bundle's re-ranker (ties by lower track id); a track in the
+    offline list (the chart for a cold user) keeps that source, the rest are online."""
     tracks, in_offline, rows = candidate_features(bundle, found.offline[:2], found.online, found.recent, found.cold)
     score = bundle.reranker.score(rows)
     order = np.lexsort((tracks, -score))
