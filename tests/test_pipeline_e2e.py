@@ -139,7 +139,8 @@ def test_the_search_space_reruns_the_bundle_and_replay_and_server_settings_nothi
 
     project.set_params(narrower_space)
     ran, output = project.repro()
-    assert set(ran) == {"serving", "replay"}, output  # the blend is learned with the bundle and shipped in it
+    # the blend is learned with the bundle and shipped in it; `replay` reruns only if the bundle came out different
+    assert "serving" in ran and set(ran) <= {"serving", "replay"}, output
     search = json.loads((project.root / "metrics/blend_search.json").read_text())
     tried = {trial["settings"]["online_weight"] for trial in search["trials"] if trial["step"].startswith("users with")}
     assert tried == {0.0, 0.25}  # the space and the always-tried baseline

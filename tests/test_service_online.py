@@ -24,7 +24,8 @@ def learned() -> tuple[ServingBundle, pd.DataFrame]:
     built = ServingBundle.build(**random_frames(11, n_users=300, n_tracks=250, list_lengths=(30, 31)))
     cold_ids = np.arange(10_000, 10_100, dtype=np.int32)
     events = pd.concat([session_events(built, follow_played_next=True), session_events(built, True, seed=1, users=cold_ids)])
-    blend, trees, _ = search_blend(built, listening_sequences(events), search_config())
+    learned_only = search_config(strategy=["learned"], cold_strategy=["learned"])  # the path under test
+    blend, trees, _ = search_blend(built, listening_sequences(events), learned_only)
     return built.with_blend(blend, trees), events
 
 
