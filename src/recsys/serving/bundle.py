@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .. import paths
+from .. import paths, sequences
 from ..arrays import encode, find_sorted, positions_in_groups, unique_sorted
 from ..io import DataValidationError
 from .ragged import PARTS, RaggedTable
@@ -348,16 +349,13 @@ def listened_tracks(user_ids: np.ndarray, track_ids: np.ndarray) -> tuple[Ragged
 
 
 def first_ids(file: str, column: str, lists: pd.Series) -> np.ndarray:
-    """The first id of each list (-1 for an empty or missing list) as int32: a track's album or artist."""
+    """The first id of each list (-1 for an empty or missing list) as int32: a track's album or artist.
+
+    Every id in the lists is checked to fit int32, as for the other id columns.
+    """
     array = pa.array(lists, type=pa.list_(pa.int64()))
-    offsets = np.asarray(array.offsets)
-    values = np.asarray(array.values)
-    lengths = np.diff(offsets)
-    if array.null_count:
-        lengths = np.where(np.asarray(array.is_valid()), lengths, 0)
-    _check_ids(file, column, values)
-    first = values[np.minimum(offsets[:-1], max(len(values) - 1, 0))] if len(values) else np.zeros(len(array), np.int64)
-    return np.where(lengths > 0, first, -1).astype(np.int32)
+    _check_ids(file, column, pc.list_flatten(array).to_numpy())
+    return sequences.first_ids(array).astype(np.int32)
 
 
 def album_tracks(catalog: TrackCatalog) -> RaggedTable:

@@ -80,11 +80,18 @@ def catalog_continuation(bundle: ServingBundle, track: int) -> tuple[np.ndarray,
     code = bundle.catalog.codes(np.array([track], dtype=np.int32))[0]
     if code < 0:
         return _EMPTY
-    album_row, _ = bundle.album_tracks.row(int(bundle.catalog.albums[code]))
-    after = int(np.searchsorted(album_row, track, side="right"))
-    album_next = album_row[after: after + ALBUM_NEXT]
+    album_next = next_in_album(bundle, track, int(bundle.catalog.albums[code]), ALBUM_NEXT)
     artist_top, _ = bundle.artist_tracks.row(int(bundle.catalog.artists[code]))
     artist_top = artist_top[artist_top != track]
     items = np.concatenate([album_next, artist_top])
     scores = np.concatenate([1.0 / np.arange(1, len(album_next) + 1), ARTIST_SHARE / np.arange(1, len(artist_top) + 1)])
     return items, scores
+
+
+def next_in_album(bundle: ServingBundle, track: int, album: int, count: int) -> np.ndarray:
+    """Up to ``count`` tracks after ``track`` in the order of ``album`` (-1: none), the nearest first."""
+    if album < 0:
+        return _EMPTY[0]
+    row, _ = bundle.album_tracks.row(album)
+    after = int(np.searchsorted(row, track, side="right"))
+    return row[after: after + count]

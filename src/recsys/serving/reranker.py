@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import Config, integer, number, param
 from .bundle import ServingBundle
-from .candidates import OnlineCandidates
+from .candidates import OnlineCandidates, next_in_album
 from .trees import TreeEnsemble
 
 FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", "played_next", "continuation", "similar",
@@ -72,7 +72,8 @@ def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndar
     if len(recent):
         last_artist = int(recent_artists[0])
         last_album = int(catalog.albums[recent_codes[0]]) if recent_codes[0] >= 0 else -1
-        next_track = _next_in_album(bundle, int(recent[0]), last_album)
+        following = next_in_album(bundle, int(recent[0]), last_album, 1)
+        next_track = int(following[0]) if len(following) else -1
     rows[:, 7] = (artist >= 0) & (artist == last_artist)
     rows[:, 8] = (album >= 0) & (album == last_album)
     rows[:, 9] = tracks == next_track
@@ -83,15 +84,6 @@ def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndar
     in_offline = np.zeros(n, dtype=bool)
     in_offline[on_offline] = True
     return tracks, in_offline, rows
-
-
-def _next_in_album(bundle: ServingBundle, track: int, album: int) -> int:
-    """The track after ``track`` in its album's order, -1 when none."""
-    if album < 0:
-        return -1
-    row, _ = bundle.album_tracks.row(album)
-    after = int(np.searchsorted(row, track, side="right"))
-    return int(row[after]) if after < len(row) else -1
 
 
 def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
