@@ -19,7 +19,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from src.recsys.columns import STARTED_AT, TRACK, TRACK_SEQ, USER  # noqa: E402
-from src.recsys.played_next import played_next  # noqa: E402
+from src.recsys.sequential_rules import played_next  # noqa: E402
 
 
 def peak_rss_gib() -> float:

@@ -1,4 +1,4 @@
-"""Microseconds per ``recommend`` call (the list the service builds per request), by kind of request.
+"""Microseconds per ``blend_for_user`` call (the list the service builds per request), by kind of request.
 
 Times the library call alone, in one process, on a bundle: a warm user without online listens, a warm
 user after 3 online listens (and, when the bundle has one, its re-ranker alone: features and trees on
@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.recsys.serving.blend import candidate_lists, learned_order, recommend  # noqa: E402
+from src.recsys.serving.blend import candidate_lists, learned_order, blend_for_user  # noqa: E402
 from src.recsys.serving.bundle import ServingBundle  # noqa: E402
 
 ONLINE_LISTENS = 3
@@ -42,11 +42,11 @@ def sample_cases(bundle: ServingBundle, requests: int, seed: int) -> dict[str, l
 def time_calls(bundle: ServingBundle, cases: list[tuple[int, np.ndarray]], k: int) -> np.ndarray:
     """Wall microseconds of each call (after one untimed pass that pages the rows in)."""
     for user, listens in cases:
-        recommend(bundle, user, listens, k, bundle.blend)
+        blend_for_user(bundle, user, listens, k, bundle.blend)
     spent = np.empty(len(cases))
     for i, (user, listens) in enumerate(cases):
         began = time.perf_counter_ns()
-        recommend(bundle, user, listens, k, bundle.blend)
+        blend_for_user(bundle, user, listens, k, bundle.blend)
         spent[i] = (time.perf_counter_ns() - began) / 1000
     return spent
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.als import AlsModel
+from src.recsys.als_model import AlsModel
 from src.recsys.evaluation import evaluate_popular, evaluate_recommendations
 from src.recsys.interactions import ranked_frame
-from src.recsys.popular import top_popular
+from src.recsys.popularity import top_popular
 from src.recsys.topk import similar_items
 
 

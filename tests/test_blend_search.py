@@ -8,7 +8,7 @@ import pytest
 
 from src.recsys.serving.bundle import ServingBundle
 from src.recsys.serving.holdout import HoldoutConfig, tuning_mask
-from src.recsys.serving.replay import listening_sequences, replay_report
+from src.recsys.serving.online_replay import listening_sequences, replay_report
 from src.recsys.serving.search import search_blend
 from tests.helpers.bundles import random_frames
 from tests.helpers.sessions import search_config, session_events

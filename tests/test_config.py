@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from src.recsys import evaluation, headline
-from src.recsys.als import AlsFitConfig
+from src.recsys.als_model import AlsFitConfig
 from src.recsys.config import ConfigError
 from src.recsys.ranking.training import RankTrainConfig
 from src.stages.replay import ReplayConfig

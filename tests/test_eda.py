@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.eda import distribution_summary, eda_summary, events_per_day, log_histogram, top_entities, top_tracks
+from src.recsys.eda_stats import distribution_summary, eda_summary, events_per_day, log_histogram, top_entities, top_tracks
 
 
 def test_distribution_summary_known_values():

@@ -7,7 +7,7 @@ import pytest
 from src.recsys import oracle
 from src.recsys.evaluation import encode, evaluate_popular, evaluate_recommendations
 from src.recsys.metrics import EMPTY, ranking_metrics
-from src.recsys.popular import top_popular
+from src.recsys.popularity import top_popular
 from src.recsys.synthetic import load_ground_truth
 from src.recsys.synthetic.preferences import preference_matrix
 

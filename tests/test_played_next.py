@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from src.recsys.columns import NEXT_TRACK, RANK, SCORE, STARTED_AT, TRACK, TRACK_SEQ, USER
-from src.recsys.played_next import played_next, user_batches
+from src.recsys.sequential_rules import played_next, user_batches
 from tests.helpers import REPO_ROOT
 from tests.helpers.raw import run_stage
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.popular import distinct_listeners, top_popular
+from src.recsys.popularity import distinct_listeners, top_popular
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Second stage: label window, leakage-free history, candidates, features, sampling, ranker and recommend()."""
+"""Second stage: label window, leakage-free history, candidates, features, sampling, ranker and rank_users()."""
 from __future__ import annotations
 
 import logging
@@ -11,12 +11,12 @@ import scipy.sparse as sp
 from src.recsys.arrays import encode
 from src.recsys.evaluation import evaluate_recommendations
 from src.recsys.interactions import InteractionMatrix, ranked_frame
-from src.recsys.ranking.candidates import NO_RANK, generate_candidates, similar_table_to_arrays
+from src.recsys.ranking.offline_candidates import NO_RANK, generate_candidates, similar_table_to_arrays
 from src.recsys.ranking.dataset import label_candidates, label_window, sample_negatives, window_events
-from src.recsys.ranking.features import FEATURES, TrackMeta, artist_affinity, genre_affinity, genre_profile
+from src.recsys.ranking.features import RANKER_FEATURES, TrackMeta, artist_affinity, genre_affinity, genre_profile
 from src.recsys.ranking.history import History, TrackStats
 from src.recsys.ranking.model import fit_ranker, top_n
-from src.recsys.ranking.pipeline import RankingContext, recommend, similar_for_recent, training_frame
+from src.recsys.ranking.pipeline import RankingContext, rank_users, similar_for_recent, training_frame
 from src.recsys.topk import similar_items, top_k_scores
 
 from tests.helpers.synthetic import RANK_N, RANK_TRAIN, RANKING, SIMILAR_N, SPLIT_DATE
@@ -260,7 +260,7 @@ def test_leak_test_detects_an_off_by_one_cutoff(generated, leak_case, monkeypatc
     monkeypatch.setattr(History, "before", classmethod(leaky))
     history, _, features = stage_features(augmented, setup.start, users, setup.model, generated.items)
     assert len(history) > len(setup.history)  # the patch does leak
-    changed = [column for column in FEATURES
+    changed = [column for column in RANKER_FEATURES
                if len(features) != len(base) or features[column].to_numpy().tobytes() != base[column].to_numpy().tobytes()]
     assert len(features) != len(base) or len(changed) >= 5, changed
 
@@ -475,12 +475,12 @@ def test_two_fits_save_the_same_bytes(trained, tmp_path):
 def test_training_frame(ranking_setup, trained):
     frame, _, report = trained
     setup = ranking_setup
-    assert list(frame.columns) == ["user_id", "item", "label", *FEATURES]
+    assert list(frame.columns) == ["user_id", "item", "label", *RANKER_FEATURES]
     assert set(frame["user_id"]) <= set(setup.users)
     assert frame.groupby("user_id")["label"].max().eq(1).all()  # users without a positive are dropped
     assert (frame.groupby("user_id")["label"].apply(lambda s: (s == 0).sum()) <= RANK_TRAIN.negatives_per_user).all()
     assert 0.05 < frame["label"].mean() < 0.6
-    assert np.isfinite(frame[FEATURES].to_numpy()).all()
+    assert np.isfinite(frame[RANKER_FEATURES].to_numpy()).all()
     # every positive is a real label-window listen of that user
     positives = pd.DataFrame({"user_id": frame.loc[frame["label"] == 1, "user_id"].to_numpy(),
                               "track_id": setup.model.item_ids[frame.loc[frame["label"] == 1, "item"].to_numpy()]})
@@ -501,7 +501,7 @@ def final_recs(generated, train_matrix, als_model, trained):
     similar = similar_table_to_arrays(table, model.item_ids, SIMILAR_N)
     context = RankingContext.build(History.before(data.train, SPLIT_DATE), model, matrix.matrix, similar,
                                    data.items, RANKING)
-    return recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), RANK_N)
+    return rank_users(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), RANK_N)
 
 
 def test_recommend_gives_every_train_user_unseen_unique_tracks(generated, final_recs):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from catboost import CatBoost
 
-from src.recsys.serving.blend import candidate_lists, recommend
+from src.recsys.serving.blend import candidate_lists, blend_for_user
 from src.recsys.serving.blend_config import BlendConfig
-from src.recsys.serving.reranker import ABSENT_RANK, FEATURES
+from src.recsys.serving.reranker import ABSENT_RANK, RERANKER_FEATURES
 from src.recsys.serving.reranker import candidate_features
 from src.recsys.serving.trees import TreeEnsemble
 from tests.helpers.bundles import tiny_bundle
@@ -17,7 +17,7 @@ from tests.helpers.bundles import tiny_bundle
 @pytest.mark.parametrize("depth", [2, 5])
 def test_the_numpy_trees_score_rows_as_catboost_does(depth):
     rng = np.random.default_rng(depth)
-    rows = rng.random((3000, len(FEATURES))).astype(np.float32)
+    rows = rng.random((3000, len(RERANKER_FEATURES))).astype(np.float32)
     rows[:, 3] = np.round(rows[:, 3] * 4)  # a few distinct values: some trees stop short of the depth
     labels = (rows[:, 0] + rows[:, 3] / 4 + rng.random(3000) > 1.4).astype(int)
     model = CatBoost({"loss_function": "Logloss", "iterations": 60, "depth": depth, "random_seed": 0, "verbose": 0,
@@ -34,7 +34,7 @@ def test_the_numpy_trees_score_rows_as_catboost_does(depth):
 def features_of(bundle, user, listens, config):
     found = candidate_lists(bundle, user, np.array(listens, np.int32), 10, config)
     tracks, in_offline, rows = candidate_features(bundle, found.offline[:2], found.online, found.recent, found.cold)
-    return {int(t): dict(zip(FEATURES, row.tolist())) for t, row in zip(tracks, rows)}, found
+    return {int(t): dict(zip(RERANKER_FEATURES, row.tolist())) for t, row in zip(tracks, rows)}, found
 
 
 def test_candidate_features_describe_both_lists_and_the_last_listen():
@@ -57,9 +57,9 @@ def test_candidate_features_describe_both_lists_and_the_last_listen():
 def test_the_learned_strategy_serves_the_union_in_the_model_order():
     """A one-tree model that prefers the next track of the album puts 10 first, then the rest by track id."""
     bundle = tiny_bundle()
-    column = FEATURES.index("next_in_album_of_last")
+    column = RERANKER_FEATURES.index("next_in_album_of_last")
     trees = TreeEnsemble(np.array([[column]], np.int32), np.array([[0.5]], np.float32), np.array([[0.0, 1.0]]))
     learned = BlendConfig(recent_listens=1, similar_weight=0.0, strategy="learned")
-    served = recommend(bundle.with_blend(learned, trees), 101, np.array([9], np.int32), 4, learned)
+    served = blend_for_user(bundle.with_blend(learned, trees), 101, np.array([9], np.int32), 4, learned)
     assert served.track_ids.tolist() == [10, 1, 7, 8]
     assert [int(s) for s in served.sources] == [1, 1, 0, 0]  # online, online, offline, offline

@@ -9,7 +9,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from src.recsys.serving.blend import SOURCES, recommend
+from src.recsys.serving.blend import LIST_SOURCES, blend_for_user
 from src.service.app import create_app
 from src.service.schemas import ErrorBody, Recommendations
 from tests.helpers.bundles import COURSE_CASES, NO_SIMILAR, NOT_LISTENED, UNNAMED, random_frames, save_bundle
@@ -67,7 +67,7 @@ def test_the_debugging_views_show_one_side_each(tiny):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_users_and_listens_keep_every_property(tmp_path, seed):
-    """Random listen sequences: every answer equals `recommend` given ALL listens, newest first, and holds the rules."""
+    """Random listen sequences: every answer equals `blend_for_user` given ALL listens, newest first, and holds the rules."""
     rng = np.random.default_rng(seed)
     bundle = save_bundle(random_frames(seed), tmp_path / "bundle")
     settings = settings_for(tmp_path)
@@ -91,10 +91,10 @@ def test_random_users_and_listens_keep_every_property(tmp_path, seed):
                 assert len(tracks) == min(k, len(set(bundle.popular.tolist()) - heard))
                 assert len(set(tracks)) == len(tracks)
                 assert not heard & set(tracks)
-                assert all(item["source"] in SOURCES and item["name"] == names[item["track_id"]] for item in body["items"])
-                expected = recommend(bundle, user, np.array(heard_online, dtype=np.int32), k, bundle.blend, mode)
+                assert all(item["source"] in LIST_SOURCES and item["name"] == names[item["track_id"]] for item in body["items"])
+                expected = blend_for_user(bundle, user, np.array(heard_online, dtype=np.int32), k, bundle.blend, mode)
                 assert tracks == expected.track_ids.tolist()
-                assert [item["source"] for item in body["items"]] == [SOURCES[s] for s in expected.sources]
+                assert [item["source"] for item in body["items"]] == [LIST_SOURCES[s] for s in expected.sources]
                 assert body["cold"] == expected.cold
 
 

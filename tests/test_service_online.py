@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from src.recsys.serving.bundle import ServingBundle
-from src.recsys.serving.replay import ReplayCase, listening_sequences, replay_users
+from src.recsys.serving.online_replay import ReplayCase, listening_sequences, replay_users
 from src.recsys.serving.search import search_blend
 from tests.helpers.bundles import random_frames
 from tests.helpers.sessions import search_config, session_events

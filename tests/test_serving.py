@@ -8,19 +8,19 @@ import pandas as pd
 import pytest
 
 from src.recsys.arrays import find_sorted
-from src.recsys.serving.blend import OFFLINE, ONLINE, POPULAR, SOURCES, blend, recommend
+from src.recsys.serving.blend import OFFLINE, ONLINE, POPULAR, LIST_SOURCES, blend, blend_for_user
 from src.recsys.serving.blend_config import BlendConfig
-from src.recsys.serving.candidates import online_candidates
+from src.recsys.serving.online_candidates import online_candidates
 from src.recsys.serving.bundle import BundleError, ServingBundle, popularity_order
 from src.recsys.serving.ragged import RaggedTable
-from src.recsys.serving.replay import listening_sequences, replay, replay_headline, replay_users
+from src.recsys.serving.online_replay import listening_sequences, replay, replay_headline, replay_users
 from tests.helpers.bundles import COURSE_CASES, tiny_bundle, tiny_frames
 
 NO_LISTENS = np.empty(0, dtype=np.int32)
 
 
 def codes(sources) -> list[str]:
-    return [SOURCES[code] for code in sources]
+    return [LIST_SOURCES[code] for code in sources]
 
 
 # ---------------------------------------------------------------- ragged tables
@@ -186,7 +186,7 @@ def test_a_new_release_listen_leads_to_its_album_next_tracks_and_its_artist_most
     items, scores = found.tracks, found.score
     assert items.tolist() == [10, 1, 11] and found.by_source[1].tolist() == pytest.approx([1.0, 0.5, 0.5])  # album next 1/1, artist's first 0.5, album's second 1/2 (lower id first)
     assert scores.tolist() == pytest.approx([1.0, 0.5, 0.5])
-    served = recommend(bundle, 999, np.array([9], np.int32), 3, BlendConfig(cold_online_weight=1.0), mode="blended")
+    served = blend_for_user(bundle, 999, np.array([9], np.int32), 3, BlendConfig(cold_online_weight=1.0), mode="blended")
     assert served.track_ids.tolist() == [10, 1, 11] and codes(served.sources) == ["online"] * 3
     # the last track of the album continues with the artist only
     assert online_candidates(bundle, np.array([11]), BlendConfig(recent_listens=1)).tracks.tolist() == [1]
@@ -242,35 +242,35 @@ def test_config_round_trips_and_refuses_unknown_settings():
         BlendConfig.from_dict({**config.to_dict(), "extra": 1})
 
 
-# ---------------------------------------------------------------- recommend: the course's three cases
+# ---------------------------------------------------------------- blend_for_user: the course's three cases
 
 
 @pytest.mark.parametrize("case", COURSE_CASES.values(), ids=COURSE_CASES.keys())
 def test_the_course_cases(case):
     """The same cases go through HTTP in test_service_api.py; online listens are passed latest first."""
-    result = recommend(tiny_bundle(), case.user_id, np.array(case.listens[::-1], np.int32), case.k, BlendConfig())
+    result = blend_for_user(tiny_bundle(), case.user_id, np.array(case.listens[::-1], np.int32), case.k, BlendConfig())
     assert result.track_ids.tolist() == case.tracks and codes(result.sources) == case.sources
     assert result.cold == case.cold
 
 
 def test_online_listens_change_the_list_of_a_user_with_both():
     case = COURSE_CASES["offline and online"]
-    without = recommend(tiny_bundle(), case.user_id, NO_LISTENS, case.k, BlendConfig())
+    without = blend_for_user(tiny_bundle(), case.user_id, NO_LISTENS, case.k, BlendConfig())
     assert without.track_ids.tolist() == [7, 8, 1, 2] != case.tracks
 
 
 
 def test_cold_user_gets_top_popular_minus_online_listens():
-    result = recommend(tiny_bundle(), 999, np.array([1]), 3, BlendConfig(), mode="offline")
+    result = blend_for_user(tiny_bundle(), 999, np.array([1]), 3, BlendConfig(), mode="offline")
     assert result.cold and result.track_ids.tolist() == [2, 3, 4] and codes(result.sources) == ["popular"] * 3
 
 
 def test_cold_users_blend_with_their_own_weight():
     bundle = tiny_bundle()
     warm_only = BlendConfig(online_weight=0.5, cold_online_weight=0.0)
-    assert recommend(bundle, 999, np.array([1]), 3, warm_only).track_ids.tolist() == [2, 3, 4]
+    assert blend_for_user(bundle, 999, np.array([1]), 3, warm_only).track_ids.tolist() == [2, 3, 4]
     cold_too = BlendConfig(online_weight=0.0, cold_online_weight=0.5)
-    result = recommend(bundle, 999, np.array([1]), 3, cold_too)  # similar to 1: 9, 10
+    result = blend_for_user(bundle, 999, np.array([1]), 3, cold_too)  # similar to 1: 9, 10
     assert result.track_ids.tolist() == [9, 2, 10] and codes(result.sources) == ["online", "popular", "online"]
 
 
@@ -287,7 +287,7 @@ def test_every_list_has_k_distinct_unheard_tracks(mode, strategy):
         config = BlendConfig(recent_listens=int(rng.integers(1, 4)), strategy=strategy,
                              online_weight=float(rng.choice([0.0, 0.3, 0.5, 1.0])),
                              cold_online_weight=float(rng.choice([0.0, 0.5, 1.0])))
-        result = recommend(bundle, user, listens, k, config, mode)
+        result = blend_for_user(bundle, user, listens, k, config, mode)
         heard = set(bundle.history.row(user)[0].tolist()) | set(listens.tolist())
         tracks = result.track_ids.tolist()
         assert len(tracks) == min(k, len(catalog) - len(heard))
@@ -299,9 +299,9 @@ def test_every_list_has_k_distinct_unheard_tracks(mode, strategy):
 
 def test_recommend_rejects_bad_k_and_mode():
     with pytest.raises(ValueError, match="k must be"):
-        recommend(tiny_bundle(), 100, NO_LISTENS, 0, BlendConfig())
+        blend_for_user(tiny_bundle(), 100, NO_LISTENS, 0, BlendConfig())
     with pytest.raises(ValueError, match="mode"):
-        recommend(tiny_bundle(), 100, NO_LISTENS, 3, BlendConfig(), mode="both")
+        blend_for_user(tiny_bundle(), 100, NO_LISTENS, 3, BlendConfig(), mode="both")
 
 
 # ---------------------------------------------------------------- replay

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.split import time_split
+from src.recsys.time_split import time_split
 
 from tests.helpers.synthetic import SPLIT_DATE
 

@@ -10,7 +10,7 @@ to any other key does not rerun it; ``tests/test_config.py`` checks the two agre
 its key and what it allows. A missing, mistyped or out-of-range value raises ``ConfigError`` before any
 data is read, naming the key, the value and what is allowed; checks that need the data (a split date
 outside the listening period, ...) raise the same error from the stage once the data is read. The stage
-wrapper (``stage.py``) turns it into one message and exit status 1.
+wrapper (``stage_runner.py``) turns it into one message and exit status 1.
 
 >>> @dataclasses.dataclass(frozen=True)
 ... class FitConfig(Config):

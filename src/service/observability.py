@@ -22,7 +22,7 @@ import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from src.recsys.serving.blend import SOURCES, RankedList
+from src.recsys.serving.blend import LIST_SOURCES, RankedList
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED = "<unmatched>"  # no route: unknown paths, and requests refused before routing (401, 413)
@@ -70,7 +70,7 @@ class Metrics:
         self._children: dict[tuple, tuple] = {}
         self._version: str | None = None
         self._item_children = {(mode, code): self.items.labels(mode, source)
-                               for mode in ("blended", "offline", "online") for code, source in enumerate(SOURCES)}
+                               for mode in ("blended", "offline", "online") for code, source in enumerate(LIST_SOURCES)}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -82,7 +82,7 @@ class Metrics:
         children[1].observe(seconds)
 
     def observe_list(self, mode: str, ranked: RankedList) -> None:
-        for code, count in enumerate(np.bincount(ranked.sources, minlength=len(SOURCES)).tolist()):
+        for code, count in enumerate(np.bincount(ranked.sources, minlength=len(LIST_SOURCES)).tolist()):
             if count:
                 self._item_children[mode, code].inc(count)
         if ranked.cold:

@@ -1,8 +1,8 @@
 """The HTTP API's handlers: recommendations, listens, similar tracks, health and metrics.
 
-Lists come only from ``src.recsys.serving.blend.recommend`` (the code the replay evaluation scores);
+Lists come only from ``src.recsys.serving.blend.blend_for_user`` (the code the replay evaluation scores);
 a handler fetches the user's online listens, calls it, and shapes the JSON. Handlers are ``async``
-and do no blocking I/O beyond bounded reads: recommend is ~0.05-0.2 ms of numpy, a store read is one
+and do no blocking I/O beyond bounded reads: blend_for_user is ~0.05-0.2 ms of numpy, a store read is one
 index range of at most ``max_online_listens`` rows, and writes are committed by the store's writer thread.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import PlainTextResponse, Response
 
-from src.recsys.serving.blend import SOURCES, recommend
+from src.recsys.serving.blend import LIST_SOURCES, blend_for_user
 
 from .deps import Service, ServiceDep
 from .errors import error_response, json_response
@@ -26,9 +26,9 @@ _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422)}
 
 async def _recommendations(service: Service, user_id: int, k: int, mode: str) -> Response:
     heard = await service.store.heard(user_id)
-    ranked = recommend(service.bundle, user_id, heard, k, service.bundle.blend, mode)
+    ranked = blend_for_user(service.bundle, user_id, heard, k, service.bundle.blend, mode)
     service.metrics.observe_list(mode, ranked)
-    items = [{"track_id": track, "name": name, "source": SOURCES[source], "score": score}
+    items = [{"track_id": track, "name": name, "source": LIST_SOURCES[source], "score": score}
              for track, name, source, score in zip(ranked.track_ids.tolist(), service.bundle.catalog.names(ranked.track_ids),
                                                    ranked.sources.tolist(),
                                                    ranked.scores.astype(np.float64).round(6).tolist())]

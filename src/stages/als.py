@@ -5,12 +5,12 @@ import logging
 import pandas as pd
 
 from src.recsys import paths
-from src.recsys.als import AlsFitConfig, fit_als
+from src.recsys.als_model import AlsFitConfig, fit_als
 from src.recsys.columns import PAIR_COLUMNS
 from src.recsys.config import Config, boolean, integer, param, section
 from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.io import progress_logger, timed, write_parquet
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 from src.recsys.topk import top_k_scores
 
 

@@ -11,7 +11,7 @@ from src.recsys.catalogs import CATALOG_KINDS, build_items, entity_catalog, trac
 from src.recsys.cleaning import clean_events, clean_tracks, read_events, read_tracks
 from src.recsys.config import Config, integer, param, text
 from src.recsys.io import timed, write_json, write_parquet
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 from src.recsys.validation import validate_raw_dir
 
 

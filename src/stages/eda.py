@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from src.recsys import eda, figures, sequences
+from src.recsys import eda_stats, figures, sequences
 from src.recsys.config import Config, integer, param
 from src.recsys.io import write_csv, write_json
 from src.recsys.paths import EDA_FIGURES as FIGURES
 from src.recsys.paths import EDA_PLOTS as PLOTS
 from src.recsys.paths import EDA_SUMMARY, EVENTS, ITEMS, PROCESSED
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,18 +26,18 @@ def main(cfg: EdaConfig, logger: logging.Logger) -> None:
     items = pd.read_parquet(ITEMS, columns=["track_id", "name", "albums", "genres", "artists", "listens"])
     events = pd.read_parquet(EVENTS, columns=["user_id", "started_at"])
     logger.info("read %d items and %d events", len(items), len(events))
-    user_counts = eda.events_per_user(events["user_id"].to_numpy())
+    user_counts = eda_stats.events_per_user(events["user_id"].to_numpy())
     started_at = events["started_at"].to_numpy()
     del events
 
     listens = items["listens"].to_numpy()
     tables = {
-        "listens_per_track.csv": eda.log_histogram(listens[listens > 0], cfg.histogram_bins),
-        "listens_per_user.csv": eda.log_histogram(user_counts, cfg.histogram_bins),
-        "events_per_day.csv": eda.events_per_day(started_at),
-        "top_tracks.csv": eda.top_tracks(items, cfg.top_n),
-        "top_genres.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_genres.parquet"), "genres", cfg.top_n),
-        "top_artists.csv": eda.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg.top_n),
+        "listens_per_track.csv": eda_stats.log_histogram(listens[listens > 0], cfg.histogram_bins),
+        "listens_per_user.csv": eda_stats.log_histogram(user_counts, cfg.histogram_bins),
+        "events_per_day.csv": eda_stats.events_per_day(started_at),
+        "top_tracks.csv": eda_stats.top_tracks(items, cfg.top_n),
+        "top_genres.csv": eda_stats.top_entities(items, pd.read_parquet(PROCESSED / "catalog_genres.parquet"), "genres", cfg.top_n),
+        "top_artists.csv": eda_stats.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg.top_n),
     }
     for name, frame in tables.items():
         write_csv(frame, PLOTS / name)
@@ -47,7 +47,7 @@ def main(cfg: EdaConfig, logger: logging.Logger) -> None:
     for name in ("tracks", "genres", "artists"):
         figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg.top_n} {name} by listens",
                            FIGURES / f"top_{name}.png")
-    summary = eda.eda_summary(items, user_counts, started_at)
+    summary = eda_stats.eda_summary(items, user_counts, started_at)
     days = sequences.day_numbers(started_at)
     del started_at
     summary["sequences"] = listening_sequences(items, days, logger)

@@ -9,7 +9,7 @@ from src.recsys import evaluation, headline, oracle, paths
 from src.recsys.columns import PAIR_COLUMNS, RANKED_COLUMNS, STARTED_AT, TRACK, USER
 from src.recsys.config import Config, boolean, increasing_integers, integer, param, text
 from src.recsys.io import progress_logger, timed, write_csv, write_json
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 from src.recsys.synthetic.preferences import has_ground_truth, load_ground_truth
 
 RECOMMENDATION_FILES = {evaluation.PERSONAL_ALS: paths.PERSONAL_ALS, evaluation.FINAL: paths.FINAL}

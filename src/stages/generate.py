@@ -5,7 +5,7 @@ import logging
 from src.recsys.config import Config, integer, number, param, section
 from src.recsys.io import atomic_directory, timed
 from src.recsys.paths import SYNTHETIC
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 from src.recsys.synthetic import SessionConfig, generate_dataset
 
 

@@ -8,8 +8,8 @@ from src.recsys import paths
 from src.recsys.columns import TRACK
 from src.recsys.config import Config, integer, number, param
 from src.recsys.io import timed, write_parquet
-from src.recsys.played_next import SEQUENCE_COLUMNS, played_next
-from src.recsys.stage import stage
+from src.recsys.sequential_rules import SEQUENCE_COLUMNS, played_next
+from src.recsys.stage_runner import stage
 
 
 @dataclasses.dataclass(frozen=True)

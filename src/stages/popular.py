@@ -8,8 +8,8 @@ from src.recsys import paths
 from src.recsys.columns import PAIR_COLUMNS, TRACK
 from src.recsys.config import Config, integer, param
 from src.recsys.io import write_parquet
-from src.recsys.popular import top_popular
-from src.recsys.stage import stage
+from src.recsys.popularity import top_popular
+from src.recsys.stage_runner import stage
 
 
 @dataclasses.dataclass(frozen=True)

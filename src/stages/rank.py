@@ -6,14 +6,14 @@ import pandas as pd
 from catboost import CatBoost
 
 from src.recsys import paths
-from src.recsys.als import AlsModel
+from src.recsys.als_model import AlsModel
 from src.recsys.columns import TRACK
 from src.recsys.config import Config, day, integer, param, section
 from src.recsys.io import progress_logger, timed, write_parquet
-from src.recsys.ranking.candidates import similar_table_to_arrays
+from src.recsys.ranking.offline_candidates import similar_table_to_arrays
 from src.recsys.ranking.history import History
-from src.recsys.ranking.pipeline import RankingConfig, RankingContext, recommend
-from src.recsys.stage import stage
+from src.recsys.ranking.pipeline import RankingConfig, RankingContext, rank_users
+from src.recsys.stage_runner import stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ def main(cfg: RankConfig, logger: logging.Logger) -> None:
     ranker = CatBoost()
     ranker.load_model(str(paths.RANKER_MODEL))
     with timed(logger, f"ranking candidates of {len(model.user_ids)} users"):
-        recs = recommend(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), cfg.n,
+        recs = rank_users(context, model.user_ids, lambda features: ranker.predict(features.to_numpy()), cfg.n,
                          progress_logger(logger, "ranked users"))
     logger.info("read %d train events; wrote %d recommendations for %d users",
                 n_train, len(recs), recs["user_id"].nunique())

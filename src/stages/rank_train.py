@@ -9,7 +9,7 @@ from src.recsys.io import atomic_path, progress_logger, timed, write_csv, write_
 from src.recsys.ranking.model import fit_ranker, importances
 from src.recsys.ranking.pipeline import training_frame
 from src.recsys.ranking.training import RankTrainConfig, feature_history, prepare_training
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 
 
 @stage("rank_train", RankTrainConfig)

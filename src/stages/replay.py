@@ -11,8 +11,8 @@ from src.recsys.io import progress_logger, timed, write_json
 from src.recsys.serving.blend import MODES
 from src.recsys.serving.bundle import ServingBundle
 from src.recsys.serving.holdout import HoldoutConfig
-from src.recsys.serving.replay import replay_headline, replay_report
-from src.recsys.stage import stage
+from src.recsys.serving.online_replay import replay_headline, replay_report
+from src.recsys.stage_runner import stage
 
 
 @dataclasses.dataclass(frozen=True)

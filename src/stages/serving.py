@@ -11,9 +11,9 @@ from src.recsys import paths
 from src.recsys.columns import EVENT_COLUMNS, PAIR_COLUMNS, TRACK
 from src.recsys.io import atomic_directory, timed, write_json
 from src.recsys.serving.bundle import ServingBundle
-from src.recsys.serving.replay import listening_sequences
+from src.recsys.serving.online_replay import listening_sequences
 from src.recsys.serving.search import BlendSearchConfig, search_blend
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 
 
 @stage("serving", BlendSearchConfig)

@@ -3,12 +3,12 @@ import dataclasses
 import logging
 
 from src.recsys import paths
-from src.recsys.als import AlsModel
+from src.recsys.als_model import AlsModel
 from src.recsys.columns import SIMILAR_TRACK, TRACK
 from src.recsys.config import Config, integer, param
 from src.recsys.interactions import ranked_frame
 from src.recsys.io import progress_logger, timed, write_parquet
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
 from src.recsys.topk import similar_items
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 from src.recsys import paths
 from src.recsys.config import Config, day, integer, number, param
 from src.recsys.io import write_json, write_parquet
-from src.recsys.split import time_split
-from src.recsys.stage import stage
+from src.recsys.stage_runner import stage
+from src.recsys.time_split import time_split
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from src.recsys.als import AlsFitConfig, AlsModel, fit_als
+from src.recsys.als_model import AlsFitConfig, AlsModel, fit_als
 from src.recsys.catalogs import build_items
 from src.recsys.cleaning import Events, clean_events, clean_tracks
 from src.recsys.evaluation import EvaluationSet, build_evaluation_set
@@ -23,7 +23,7 @@ from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.ranking.model import RankerModelConfig
 from src.recsys.ranking.pipeline import CandidateConfig, RankingConfig
 from src.recsys.ranking.training import RankTrainConfig, TrainingSetup, feature_history, prepare_training
-from src.recsys.split import time_split
+from src.recsys.time_split import time_split
 from src.recsys.synthetic import SessionConfig, generate_dataset
 from src.recsys.topk import top_k_scores
 from tests.helpers import REPO_ROOT

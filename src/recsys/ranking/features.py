@@ -42,10 +42,10 @@ import scipy.sparse as sp
 
 from .. import portable
 from ..arrays import encode, lookup_sorted, pair_keys
-from .candidates import NO_AGE, CandidateSources
+from .offline_candidates import NO_AGE, CandidateSources
 from .history import History, TrackStats
 
-FEATURES = [
+RANKER_FEATURES = [
     "als_score", "als_rank", "sim_score", "sim_sources", "sim_age_days", "from_popular", "from_trending",
     "track_listeners_log", "track_recent_log", "track_trend", "track_age_days",
     "user_events_log", "user_recent_events", "user_days_since_last",
@@ -122,7 +122,7 @@ def _per_user(owner: np.ndarray, values: np.ndarray, n_users: int) -> np.ndarray
 def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: CandidateSources,
                    history: History, tracks: TrackFeatures, meta: TrackMeta,
                    recent_days: float, half_life_days: float) -> pd.DataFrame:
-    """Add the ``FEATURES`` columns to a batch's candidates (see the module docstring)."""
+    """Add the ``RANKER_FEATURES`` columns to a batch's candidates (see the module docstring)."""
     model = sources.model
     user_pos = candidates["user_pos"].to_numpy()
     item = candidates["item"].to_numpy()
@@ -164,7 +164,7 @@ def build_features(candidates: pd.DataFrame, user_ids: np.ndarray, sources: Cand
     out["artist_route"] = affinity * tracks.artist_share[item]
     out["genre_share"] = tracks.genre_share_total[item]
     out["genre_route"] = genre_affinity(profile, user_pos, item, tracks.genre_share)
-    for column in FEATURES:
+    for column in RANKER_FEATURES:
         out[column] = out[column].astype(np.float32)
     return out
 

@@ -10,7 +10,7 @@ from catboost import CatBoost, Pool
 
 from ..arrays import positions_in_groups
 from ..config import Config, integer, number, param, text
-from .features import FEATURES
+from .features import RANKER_FEATURES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +34,8 @@ def split_users(user_ids: np.ndarray, validation_share: float, seed: int) -> np.
 def make_pool(frame: pd.DataFrame) -> Pool:
     """A pool grouped by user (rows of a group must be contiguous for ranking losses)."""
     frame = frame.sort_values("user_id", kind="stable")
-    return Pool(frame[FEATURES].to_numpy(np.float32), label=frame["label"].to_numpy(),
-                group_id=frame["user_id"].to_numpy(), feature_names=FEATURES)
+    return Pool(frame[RANKER_FEATURES].to_numpy(np.float32), label=frame["label"].to_numpy(),
+                group_id=frame["user_id"].to_numpy(), feature_names=RANKER_FEATURES)
 
 
 def fit_ranker(frame: pd.DataFrame, cfg: RankerModelConfig) -> tuple[CatBoost, dict]:
@@ -92,7 +92,7 @@ def drop_run_metadata(model: CatBoost) -> CatBoost:
 
 def importances(model: CatBoost) -> dict[str, float]:
     values = model.get_feature_importance(type="PredictionValuesChange")
-    return dict(sorted(zip(FEATURES, map(float, values)), key=lambda pair: -pair[1]))
+    return dict(sorted(zip(RANKER_FEATURES, map(float, values)), key=lambda pair: -pair[1]))
 
 
 def top_n(user_pos: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Both uses of the ranking stage, batched over users so memory stays bounded at full scale.
 
 * ``training_frame``: candidates, features and labels as of T - W (for fitting the ranker);
-* ``recommend``: candidates and features as of T, scored by the ranker (the final lists).
+* ``rank_users``: candidates and features as of T, scored by the ranker (the final lists).
 """
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..als import AlsModel
+from ..als_model import AlsModel
 from ..arrays import encode, positions_in_groups
 from ..config import Config, integer, number, param, section
 from ..interactions import ranked_table
 from ..io import Progress
 from ..topk import similar_items
-from .candidates import CandidateSources, generate_candidates
+from .offline_candidates import CandidateSources, generate_candidates
 from .dataset import label_candidates, sample_negatives
-from .features import FEATURES, TrackFeatures, TrackMeta, build_features
+from .features import RANKER_FEATURES, TrackFeatures, TrackMeta, build_features
 from .history import History, TrackStats
 from .model import top_n
 
@@ -111,20 +111,20 @@ def training_frame(context: RankingContext, user_ids: np.ndarray, label_events: 
         keep = sample_negatives(frame["user_pos"].to_numpy(), frame["label"].to_numpy(),
                                 negatives_per_user, rng)
         frame = frame[keep]
-        parts.append(frame.assign(user_id=batch[frame["user_pos"].to_numpy()])[["user_id", "item", "label", *FEATURES]])
+        parts.append(frame.assign(user_id=batch[frame["user_pos"].to_numpy()])[["user_id", "item", "label", *RANKER_FEATURES]])
     label_pairs = len(label_events[np.isin(label_events["user_id"].to_numpy(), user_ids)])
     logger.info("candidates: %.1f per user; they hold %d of %d label listens (candidate recall %.3f)",
                 candidates / max(len(user_ids), 1), positives, label_pairs, positives / max(label_pairs, 1))
     return pd.concat(parts, ignore_index=True)
 
 
-def recommend(context: RankingContext, user_ids: np.ndarray, score: Callable[[pd.DataFrame], np.ndarray],
+def rank_users(context: RankingContext, user_ids: np.ndarray, score: Callable[[pd.DataFrame], np.ndarray],
               n: int, progress: Progress | None = None) -> pd.DataFrame:
     """Each user's top-``n`` candidates by the ranker's score."""
     parts = []
     item_ids = context.sources.model.item_ids
     for batch, frame in context.batches(user_ids, progress):
-        scores = score(frame[FEATURES])
+        scores = score(frame[RANKER_FEATURES])
         best = top_n(frame["user_pos"].to_numpy(), scores, n)
         user_pos = frame["user_pos"].to_numpy()[best]
         parts.append(ranked_table(batch[user_pos], item_ids[frame["item"].to_numpy()[best]], scores[best],

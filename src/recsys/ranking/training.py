@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..als import AlsFitConfig, AlsModel, fit_als
+from ..als_model import AlsFitConfig, AlsModel, fit_als
 from ..columns import STARTED_AT, TRACK, USER
 from ..config import Config, day, integer, invalid, param, section
 from ..interactions import InteractionMatrix

@@ -1,6 +1,6 @@
 """One user's list: offline recommendations, online candidates from the latest listens, a blend, a backfill.
 
-``recommend`` is the only function that builds a served list. The service calls it per request and the
+``blend_for_user`` is the only function that builds a served list. The service calls it per request and the
 `replay` stage calls it per replayed user, so the replay metrics measure exactly what is served.
 
 The rules, in order:
@@ -9,7 +9,7 @@ The rules, in order:
    are removed from all candidate lists before anything else.
 2. **Offline candidates**: the user's final recommendations, best first. A user without them (cold)
    gets the popularity chart in their place, tagged ``popular``.
-3. **Online candidates** (``candidates.py``): what listeners played next after the user's last
+3. **Online candidates** (``online_candidates.py``): what listeners played next after the user's last
    ``recent_listens`` online listens, their similar tracks, and for a track nobody continued in train
    (a new release) its album's next tracks and its artist's most played ones, weighted by recency.
 4. **Blend** (mode ``blended``), by ``strategy`` for users with offline recommendations and
@@ -48,11 +48,11 @@ import numpy as np
 from ..arrays import find_sorted
 from .blend_config import BlendConfig
 from .bundle import ServingBundle
-from .candidates import NO_ONLINE_CANDIDATES, OnlineCandidates, online_candidates
+from .online_candidates import NO_ONLINE_CANDIDATES, OnlineCandidates, online_candidates
 from .reranker import candidate_features
 
 OFFLINE, ONLINE, POPULAR = 0, 1, 2
-SOURCES = ("offline", "online", "popular")  # indexed by the codes above
+LIST_SOURCES = ("offline", "online", "popular")  # indexed by the codes above
 MODES = ("blended", "offline", "online")
 CHART_CANDIDATES = 30  # chart tracks the re-ranker weighs against the online candidates of a cold user
 RRF_CONSTANT = 60  # the usual reciprocal-rank-fusion constant: damps the gap between the first ranks
@@ -65,11 +65,11 @@ class RankedList:
 
     track_ids: np.ndarray  # int32
     scores: np.ndarray  # float32: ranker score (offline), online candidate score (online), listeners (popular)
-    sources: np.ndarray  # int8 codes into SOURCES
+    sources: np.ndarray  # int8 codes into LIST_SOURCES
     cold: bool  # the user has no offline recommendations
 
 
-def recommend(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k: int, config: BlendConfig,
+def blend_for_user(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k: int, config: BlendConfig,
               mode: str = "blended") -> RankedList:
     """The ``k`` tracks to serve ``user_id``, given their online listens (most recent first)."""
     if k < 1:
@@ -111,7 +111,7 @@ class CandidateLists:
 
 def candidate_lists(bundle: ServingBundle, user_id: int, online_listens: np.ndarray, k: int, config: BlendConfig,
                     mode: str = "blended") -> CandidateLists:
-    """The candidate lists ``recommend`` combines (and the blend search trains the re-ranker on)."""
+    """The candidate lists ``blend_for_user`` combines (and the blend search trains the re-ranker on)."""
     online_listens = np.asarray(online_listens, dtype=np.int32)
     heard = Heard.of(bundle, user_id, online_listens)
     offline_items, offline_scores = bundle.offline.row(user_id)

@@ -1,7 +1,7 @@
 """The learned online re-ranker: one model orders the union of a user's offline list and online candidates.
 
 Trained by the blend search (``search.py``) on the fit half of the tuning users: for each of them and each
-``m``, the candidates ``recommend`` would blend after ``m`` online listens, labelled by whether the user
+``m``, the candidates ``blend_for_user`` would blend after ``m`` online listens, labelled by whether the user
 played them later. Features are what a music team would look at: where each list ranks a track and with
 what score, what the online sources (played next, catalog continuation, similar) contribute, whether the
 track shares the last listen's artist or album or is the next track of its album, how much of the recent
@@ -19,10 +19,10 @@ import numpy as np
 
 from ..config import Config, integer, number, param
 from .bundle import ServingBundle
-from .candidates import OnlineCandidates, next_in_album
+from .online_candidates import OnlineCandidates, next_in_album
 from .trees import TreeEnsemble
 
-FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", "played_next", "continuation", "similar",
+RERANKER_FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", "played_next", "continuation", "similar",
             "same_artist_as_last", "same_album_as_last", "next_in_album_of_last", "recent_artist_share",
             "log_listeners", "online_listens", "cold")
 ONLINE_POOL = 45  # the best online candidates the re-ranker weighs (README "Blending": fewer cost cold users quality)
@@ -52,7 +52,7 @@ def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndar
     online = online.keep(slice(0, ONLINE_POOL))
     tracks, inverse = np.unique(np.concatenate([offline_tracks, online.tracks]), return_inverse=True)
     n, n_offline = len(tracks), len(offline_tracks)
-    rows = np.empty((n, len(FEATURES)), dtype=np.float32)
+    rows = np.empty((n, len(RERANKER_FEATURES)), dtype=np.float32)
     on_offline, on_online = inverse[:n_offline], inverse[n_offline:]
     rows[:, 0:2] = (ABSENT_RANK, ABSENT_SCORE)
     rows[on_offline, 0] = np.arange(1, n_offline + 1)
@@ -95,6 +95,6 @@ def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     model = CatBoost({"loss_function": "Logloss", "iterations": cfg.iterations, "depth": cfg.depth,
                       "learning_rate": cfg.learning_rate, "random_seed": cfg.seed, "thread_count": -1,
                       "verbose": 0, "allow_writing_files": False})
-    model.fit(Pool(rows, label=labels, group_id=groups, feature_names=list(FEATURES)))
-    importance = dict(zip(FEATURES, (round(float(value), 2) for value in model.get_feature_importance())))
+    model.fit(Pool(rows, label=labels, group_id=groups, feature_names=list(RERANKER_FEATURES)))
+    importance = dict(zip(RERANKER_FEATURES, (round(float(value), 2) for value in model.get_feature_importance())))
     return TreeEnsemble.from_catboost(model), dict(sorted(importance.items(), key=lambda item: -item[1]))

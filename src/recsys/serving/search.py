@@ -35,8 +35,8 @@ from .blend_config import STRATEGIES, BlendConfig
 from .bundle import ServingBundle
 from .holdout import HoldoutConfig, tuning_mask
 from .ragged import RaggedTable
-from .replay import ReplayCase, replay_users
-from .reranker import FEATURES, RerankerConfig, candidate_features, fit_reranker
+from .online_replay import ReplayCase, replay_users
+from .reranker import RERANKER_FEATURES, RerankerConfig, candidate_features, fit_reranker
 from .trees import TreeEnsemble
 
 Log = Callable[[str], None]
@@ -138,7 +138,7 @@ def search_blend(bundle: ServingBundle, sequences: RaggedTable, cfg: BlendSearch
 
 def reranker_rows(bundle: ServingBundle, cases: Iterable[ReplayCase],
                   config: BlendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(feature rows, labels, group per (user, m)) of the candidates ``recommend`` would re-rank for each user."""
+    """(feature rows, labels, group per (user, m)) of the candidates ``blend_for_user`` would re-rank for each user."""
     learned = dataclasses.replace(config, strategy="learned", cold_strategy="learned")
     rows, labels, groups = [], [], []
     for case in cases:
@@ -151,7 +151,7 @@ def reranker_rows(bundle: ServingBundle, cases: Iterable[ReplayCase],
             labels.append(np.isin(tracks, truth))
             groups.append(np.full(len(tracks), len(groups), dtype=np.int64))
     if not rows:
-        return np.empty((0, len(FEATURES)), np.float32), np.empty(0, bool), np.empty(0, np.int64)
+        return np.empty((0, len(RERANKER_FEATURES)), np.float32), np.empty(0, bool), np.empty(0, np.int64)
     return np.concatenate(rows), np.concatenate(labels), np.concatenate(groups)
 
 

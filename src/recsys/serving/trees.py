@@ -30,7 +30,7 @@ class TreeEnsemble:
         return len(self.features)
 
     def score(self, rows: np.ndarray) -> np.ndarray:
-        """The model's raw score of each row of ``rows`` (float32, columns in ``FEATURES`` order)."""
+        """The model's raw score of each row of ``rows`` (float32, columns in ``RERANKER_FEATURES`` order)."""
         bits = rows[:, self.features] > self.borders  # (rows, trees, depth)
         leaf = bits.astype(np.int64) @ (1 << np.arange(self.features.shape[1]))
         return self.leaves[np.arange(len(self.features)), leaf].sum(axis=1)

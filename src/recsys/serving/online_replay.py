@@ -1,8 +1,8 @@
 """Offline replay of the online blend: reveal each user's first test listens as online events, score the rest.
 
 For evaluated users with more than ``m`` test listens (in time order: day, then ``track_seq``), the
-first ``m`` are handed to ``recommend`` as online listens and the remaining test listens are the truth.
-The three modes of ``recommend`` (offline, online, blended) are scored on the same users with the
+first ``m`` are handed to ``blend_for_user`` as online listens and the remaining test listens are the truth.
+The three modes of ``blend_for_user`` (offline, online, blended) are scored on the same users with the
 project's metric code, so the blend is compared with what each source alone would serve, and what is
 scored is exactly what the service would answer after those ``m`` listens, with the bundle's blend.
 
@@ -21,7 +21,7 @@ from .. import headline
 from ..arrays import positions_in_groups, segment_positions
 from ..evaluation import EvaluationSet, build_evaluation_set, evaluate_recommendations
 from ..io import Progress
-from .blend import MODES, Heard, recommend
+from .blend import MODES, Heard, blend_for_user
 from .blend_config import BlendConfig
 from .bundle import ServingBundle
 from .holdout import HoldoutConfig, tuning_mask
@@ -79,10 +79,10 @@ class ReplayCase:
 
     def served(self, bundle: ServingBundle, config: BlendConfig, mode: str,
                progress: Progress | None = None) -> list[np.ndarray]:
-        """The list ``recommend`` serves each user after the revealed listens."""
+        """The list ``blend_for_user`` serves each user after the revealed listens."""
         lists = []
         for done, (user, online) in enumerate(zip(self.users.tolist(), self.online), start=1):
-            lists.append(recommend(bundle, user, online, self.k, config, mode).track_ids)
+            lists.append(blend_for_user(bundle, user, online, self.k, config, mode).track_ids)
             if progress and (done % 1000 == 0 or done == len(self.users)):
                 progress(done, len(self.users))
         return lists

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..als import AlsModel
+from ..als_model import AlsModel
 from ..arrays import encode, lookup_sorted, pair_keys
 from ..topk import top_k_scores
 from .history import History

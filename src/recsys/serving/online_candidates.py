@@ -22,8 +22,8 @@ import numpy as np
 from .blend_config import BlendConfig
 from .bundle import ServingBundle
 
-SOURCES = ("played_next", "continuation", "similar")
-PLAYED_NEXT, CONTINUATION, SIMILAR = range(len(SOURCES))
+ONLINE_SOURCES = ("played_next", "continuation", "similar")
+PLAYED_NEXT, CONTINUATION, SIMILAR = range(len(ONLINE_SOURCES))
 ALBUM_NEXT = 10  # an album's tracks after the one listened to, in album order
 ARTIST_SHARE = 0.5  # an artist's most played track against the album's next one
 _EMPTY = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64))
@@ -35,7 +35,7 @@ class OnlineCandidates:
 
     tracks: np.ndarray  # int32
     score: np.ndarray  # float32, descending
-    by_source: np.ndarray  # float32 (len(SOURCES), len(tracks)): played next, catalog continuation, similar
+    by_source: np.ndarray  # float32 (len(ONLINE_SOURCES), len(tracks)): played next, catalog continuation, similar
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -45,7 +45,7 @@ class OnlineCandidates:
 
 
 NO_ONLINE_CANDIDATES = OnlineCandidates(np.empty(0, np.int32), np.empty(0, np.float32),
-                                        np.empty((len(SOURCES), 0), np.float32))
+                                        np.empty((len(ONLINE_SOURCES), 0), np.float32))
 
 
 def online_candidates(bundle: ServingBundle, online_listens: np.ndarray, config: BlendConfig) -> OnlineCandidates:
@@ -68,7 +68,7 @@ def online_candidates(bundle: ServingBundle, online_listens: np.ndarray, config:
     weights = np.concatenate([part[1] for part in parts]).astype(np.float64)
     source = np.concatenate([np.full(len(part[0]), part[2], dtype=np.int64) for part in parts])
     by_source = np.bincount(source * len(tracks) + inverse, weights=weights,
-                            minlength=len(SOURCES) * len(tracks)).reshape(len(SOURCES), len(tracks))
+                            minlength=len(ONLINE_SOURCES) * len(tracks)).reshape(len(ONLINE_SOURCES), len(tracks))
     score = by_source.sum(axis=0)
     order = np.lexsort((tracks, -score))
     return OnlineCandidates(tracks[order].astype(np.int32), score[order].astype(np.float32),
