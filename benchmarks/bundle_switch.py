@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.recsys.io import atomic_directory  # noqa: E402
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
-from src.service.process import SERVICE_COMMAND, ServerProcess, free_port  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
+from tests.helpers.server_process import SERVICE_COMMAND, ServerProcess, free_port  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
 from src.recsys.serving.ragged import RaggedTable  # noqa: E402
 
 TOP_POPULAR = 100

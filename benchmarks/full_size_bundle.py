@@ -30,9 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.recsys.serving.blend_config import BlendConfig  # noqa: E402
 from src.recsys.serving.trees import TreeEnsemble  # noqa: E402
-from src.recsys.serving.bundle import (  # noqa: E402
-    ServingBundle, TrackCatalog, album_tracks, artist_tracks, popularity_order,
-)
+from src.recsys.serving.bundle_builder import album_tracks, artist_tracks, popularity_order, save_bundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle, TrackCatalog  # noqa: E402
 from src.recsys.serving.ragged import RaggedTable  # noqa: E402
 
 VOCABULARY = ("love night star heart time neon summer rain fire dream city road light blue gold river moon "
@@ -227,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
-    manifest = bundle.save(args.out)
+    manifest = save_bundle(bundle, args.out)
     total = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"bundle {manifest['version']} in {args.out}: {folder_size(args.out) / 2**30:.2f} GiB; "

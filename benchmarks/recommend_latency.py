@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.recsys.serving.blend import candidate_lists, learned_order, blend_for_user  # noqa: E402
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
 
 ONLINE_LISTENS = 3
 

@@ -39,7 +39,7 @@ from benchmarks.load.drivers import Phase, run_phase  # noqa: E402
 from benchmarks.load.report import markdown, summarise  # noqa: E402
 from benchmarks.load.server import Target, check_loopback, course_target, memory_kib, service_target  # noqa: E402
 from benchmarks.load.workload import Mix, make_workload  # noqa: E402
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
 
 DEFAULT_SERVICE_COMMAND = "-m src.service"
 

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from src.service.app import create_app
-from src.service.process import ServerProcess
 from src.service.store import SqliteListenStore
 from tests.helpers import dvc_project, synthetic
 from tests.helpers.bundles import tiny_bundle
 from tests.helpers.raw import tiny_raw_tables, write_raw
+from tests.helpers.server_process import ServerProcess
 from tests.helpers.service import service_process, settings_for
 
 

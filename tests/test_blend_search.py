@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_builder import build_bundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from src.recsys.serving.holdout import HoldoutConfig, tuning_mask
 from src.recsys.serving.online_replay import listening_sequences, replay_report
 from src.recsys.serving.search import search_blend
@@ -18,7 +19,7 @@ HOLDOUT = HoldoutConfig(tune_share=0.5, seed=3)
 
 @pytest.fixture(scope="module")
 def bundle() -> ServingBundle:
-    return ServingBundle.build(**random_frames(7, n_users=400, n_tracks=300, list_lengths=(30, 31)))  # as rank.n
+    return build_bundle(**random_frames(7, n_users=400, n_tracks=300, list_lengths=(30, 31)))  # as rank.n
 
 
 def test_the_search_gives_the_online_list_slots_when_it_predicts_what_comes_next(bundle):
@@ -63,7 +64,7 @@ def test_the_chosen_blend_depends_only_on_the_tuning_users(bundle):
 def test_the_replay_reports_only_on_users_the_search_never_saw(bundle, monkeypatch):
     events = session_events(bundle, follow_played_next=True)
     replayed = []
-    from src.recsys.serving import replay as replay_module
+    from src.recsys.serving import online_replay as replay_module
     original = replay_module.replay
 
     def spy(bundle, sequences, users, *args, **kwargs):

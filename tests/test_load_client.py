@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from benchmarks.load.http_client import ERRORS, HttpClient
-from src.service.process import free_port
+from tests.helpers.server_process import free_port
 from tests.helpers.bundles import tiny_bundle
 
 

@@ -9,13 +9,14 @@ from benchmarks.load.drivers import DROPPED, EXCEPTION, PhaseResult
 from benchmarks.load.report import latency_stats, summarise
 from benchmarks.load.server import Target, check_loopback
 from benchmarks.load.workload import KINDS, LISTEN, RECS_COLD, RECS_RETURNING, RECS_WARM, Mix, make_workload
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_builder import build_bundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from tests.helpers.bundles import random_frames
 
 
 @pytest.fixture(scope="module")
 def bundle() -> ServingBundle:
-    return ServingBundle.build(**random_frames(0))
+    return build_bundle(**random_frames(0))
 
 
 def user_of(path: str) -> int:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from tests.helpers.dvc_project import RUNNING, Project, lock_md5s
 
 pytestmark = pytest.mark.e2e

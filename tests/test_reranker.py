@@ -2,14 +2,18 @@
 features describe the candidates as documented."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from catboost import CatBoost
 
 from src.recsys.serving.blend import candidate_lists, blend_for_user
 from src.recsys.serving.blend_config import BlendConfig
-from src.recsys.serving.reranker import ABSENT_RANK, RERANKER_FEATURES
-from src.recsys.serving.reranker import candidate_features
+from src.recsys.serving.bundle_format import MANIFEST
+from src.recsys.serving.bundle_reader import BundleError, ServingBundle
+from src.recsys.serving.online_candidates import ONLINE_SOURCES
+from src.recsys.serving.reranker import ABSENT_RANK, RERANKER_FEATURES, candidate_features
 from src.recsys.serving.trees import TreeEnsemble
 from tests.helpers.bundles import tiny_bundle
 
@@ -63,3 +67,21 @@ def test_the_learned_strategy_serves_the_union_in_the_model_order():
     served = blend_for_user(bundle.with_blend(learned, trees), 101, np.array([9], np.int32), 4, learned)
     assert served.track_ids.tolist() == [10, 1, 7, 8]
     assert [int(s) for s in served.sources] == [1, 1, 0, 0]  # online, online, offline, offline
+
+
+def test_the_bundle_records_the_feature_names_and_refuses_others_naming_both(tmp_path):
+    """The trees refer to columns by position: a bundle trained on other names (or another order) is refused."""
+    tiny_bundle(tmp_path / "bundle")
+    path = tmp_path / "bundle" / MANIFEST
+    manifest = json.loads(path.read_text())
+    assert manifest["reranker_features"] == list(RERANKER_FEATURES)
+    assert set(ONLINE_SOURCES) <= set(RERANKER_FEATURES)  # each online source's contribution is a named column
+    swapped = [RERANKER_FEATURES[1], RERANKER_FEATURES[0], *RERANKER_FEATURES[2:]]
+    for found in (swapped, list(RERANKER_FEATURES[:-1]), None):
+        manifest["reranker_features"] = found
+        path.write_text(json.dumps(manifest))
+        with pytest.raises(BundleError) as refused:
+            ServingBundle.open(tmp_path / "bundle")
+        message = str(refused.value)
+        assert f"trained on features {found}" in message and f"this code builds {list(RERANKER_FEATURES)}" in message
+        assert "dvc repro serving" in message

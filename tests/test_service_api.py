@@ -10,9 +10,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from src.recsys.serving.blend import LIST_SOURCES, blend_for_user
+from src.recsys.serving.bundle_builder import build_bundle
 from src.service.app import create_app
 from src.service.schemas import ErrorBody, Recommendations
-from tests.helpers.bundles import COURSE_CASES, NO_SIMILAR, NOT_LISTENED, UNNAMED, random_frames, save_bundle
+from tests.helpers.bundles import COURSE_CASES, NO_SIMILAR, NOT_LISTENED, UNNAMED, random_frames, save_and_open
 from tests.helpers.service import settings_for
 
 TOKEN = "s3cret-token"
@@ -69,7 +70,7 @@ def test_the_debugging_views_show_one_side_each(tiny):
 def test_random_users_and_listens_keep_every_property(tmp_path, seed):
     """Random listen sequences: every answer equals `blend_for_user` given ALL listens, newest first, and holds the rules."""
     rng = np.random.default_rng(seed)
-    bundle = save_bundle(random_frames(seed), tmp_path / "bundle")
+    bundle = save_and_open(build_bundle(**random_frames(seed)), tmp_path / "bundle")
     settings = settings_for(tmp_path)
     catalog = bundle.catalog.track_ids
     names = dict(zip(catalog.tolist(), bundle.catalog.names(catalog)))

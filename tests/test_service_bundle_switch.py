@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from src.recsys.io import atomic_directory
-from src.recsys.serving.bundle import MANIFEST, ServingBundle
+from src.recsys.serving.bundle_builder import build_bundle, save_bundle
+from src.recsys.serving.bundle_format import MANIFEST
+from src.recsys.serving.bundle_reader import ServingBundle
 from src.service.live_bundle import BundleWatcher
 from tests.helpers.bundles import random_frames, tiny_frames
 
@@ -23,10 +25,10 @@ def write_bundle(folder: Path, frames: dict[str, pd.DataFrame], damage: str | No
     """Write a bundle the way the `serving` stage does (a temp folder renamed into place); return its version.
 
     ``damage``: "flipped" changes a byte of a file after the manifest was written, "missing" drops a file,
-    "unlisted" drops it from the manifest (the hash covers the list of files too).
+    "unlisted" drops it from the manifest (the reader checks the list against the format's).
     """
     with atomic_directory(folder) as tmp:
-        manifest = ServingBundle.build(**frames).save(tmp)
+        manifest = save_bundle(build_bundle(**frames), tmp)
         target = tmp / "popular.items.npy"
         if damage == "flipped":
             data = bytearray(target.read_bytes())
@@ -59,7 +61,7 @@ def test_the_watcher_switches_to_a_settled_new_bundle_and_refuses_a_broken_one(t
     assert served[-1].version == second and served[-1].popular.tolist() == \
         ServingBundle.open(folder).popular.tolist()
     for damage, message in (("flipped", "content hash"), ("missing", "popular.items.npy: cannot be read"),
-                            ("unlisted", "content hash")):
+                            ("unlisted", "missing ['popular.items']")):
         write_bundle(folder, random_frames(2), damage)
         poll(4)
         assert served[-1].version == second and message in failures[-1]  # tried once, kept the old one

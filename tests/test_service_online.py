@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_builder import build_bundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from src.recsys.serving.online_replay import ReplayCase, listening_sequences, replay_users
 from src.recsys.serving.search import search_blend
-from tests.helpers.bundles import random_frames
+from tests.helpers.bundles import random_frames, save_and_open
 from tests.helpers.sessions import search_config, session_events
 
 REVEAL = 3
@@ -21,7 +22,7 @@ REVEAL = 3
 @pytest.fixture(scope="module")
 def learned() -> tuple[ServingBundle, pd.DataFrame]:
     """A random world whose listens follow the played-next table, and its bundle with the learned blend."""
-    built = ServingBundle.build(**random_frames(11, n_users=300, n_tracks=250, list_lengths=(30, 31)))
+    built = build_bundle(**random_frames(11, n_users=300, n_tracks=250, list_lengths=(30, 31)))
     cold_ids = np.arange(10_000, 10_100, dtype=np.int32)
     events = pd.concat([session_events(built, follow_played_next=True), session_events(built, True, seed=1, users=cold_ids)])
     learned_only = search_config(strategy=["learned"], cold_strategy=["learned"])  # the path under test
@@ -33,13 +34,7 @@ def learned() -> tuple[ServingBundle, pd.DataFrame]:
 def served(tmp_path, start_service, learned):
     """The learned bundle saved where the server maps it, the server, and the test events."""
     bundle, events = learned
-    return save_bundle_with(bundle, tmp_path / "bundle"), start_service(tmp_path), events
-
-
-def save_bundle_with(bundle: ServingBundle, folder) -> ServingBundle:
-    folder.mkdir(parents=True)
-    bundle.save(folder)
-    return ServingBundle.open(folder)
+    return save_and_open(bundle, tmp_path / "bundle"), start_service(tmp_path), events
 
 
 def post_listens(client: httpx.Client, user: int, tracks) -> None:

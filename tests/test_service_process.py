@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Callable
 
 import httpx
 
 from tests.helpers.bundles import tiny_bundle
-from tests.helpers.service import service_command
+from tests.helpers.service import kill_while_writing, service_command
 
 
 def test_acknowledged_listens_survive_kill_9(tmp_path, start_service):
@@ -47,28 +46,3 @@ def test_refuses_a_public_address_without_token_and_a_missing_bundle(tmp_path):
     assert exposed.returncode == 2 and "RECSYS_WRITE_TOKEN" in exposed.stderr
     missing = service_command(tmp_path, {"RECSYS_BUNDLE_DIR": str(tmp_path / "nowhere")})
     assert missing.returncode == 2 and "dvc repro serving" in missing.stderr
-
-
-async def kill_while_writing(url: str, kill: Callable[[], None], user_id: int, writes: int, kill_after: int,
-                             first_ts: int = 1_671_000_000) -> list[dict]:
-    """Fire ``writes`` concurrent listens, ``kill()`` (a kill -9) once ``kill_after`` are acknowledged; return those."""
-    acknowledged: list[dict] = []
-    enough = asyncio.Event()
-
-    async def write(client: httpx.AsyncClient, n: int) -> None:
-        try:
-            response = await client.post(f"/users/{user_id}/listens", json={"track_id": 10, "timestamp": first_ts + n})
-        except httpx.TransportError:
-            return
-        if response.status_code == 201:
-            acknowledged.append(response.json())
-            if len(acknowledged) >= kill_after:
-                enough.set()
-
-    limits = httpx.Limits(max_connections=32)
-    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
-        tasks = [asyncio.create_task(write(client, n)) for n in range(writes)]
-        await asyncio.wait_for(enough.wait(), timeout=30)
-        kill()
-        await asyncio.gather(*tasks)
-    return list(acknowledged)

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from src.service.process import ServerProcess, worker_pids
 from tests.helpers.bundles import tiny_bundle
-from tests.test_service_process import kill_while_writing
+from tests.helpers.server_process import ServerProcess, worker_pids
+from tests.helpers.service import kill_while_writing
 
 WORKERS = {"RECSYS_WORKERS": "2"}
 

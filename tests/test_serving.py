@@ -11,7 +11,8 @@ from src.recsys.arrays import find_sorted
 from src.recsys.serving.blend import OFFLINE, ONLINE, POPULAR, LIST_SOURCES, blend, blend_for_user
 from src.recsys.serving.blend_config import BlendConfig
 from src.recsys.serving.online_candidates import online_candidates
-from src.recsys.serving.bundle import BundleError, ServingBundle, popularity_order
+from src.recsys.serving.bundle_builder import build_bundle, popularity_order, save_bundle
+from src.recsys.serving.bundle_reader import BundleError, ServingBundle
 from src.recsys.serving.ragged import RaggedTable
 from src.recsys.serving.online_replay import listening_sequences, replay, replay_headline, replay_users
 from tests.helpers.bundles import COURSE_CASES, tiny_bundle, tiny_frames
@@ -86,7 +87,7 @@ def test_popularity_is_the_chart_then_every_other_catalog_track_by_listeners():
 def test_catalog_names_keep_unicode_and_say_none_when_missing():
     frames = tiny_frames()
     frames["items"].loc[0, "name"] = "Осень ♪"
-    bundle = ServingBundle.build(**frames)
+    bundle = build_bundle(**frames)
     assert bundle.catalog.names(np.array([1, 2, 12, 999])) == ["Осень ♪", "Song 2", None, None]
     assert bundle.catalog.contains(np.array([12, 13])).tolist() == [True, False]
 
@@ -104,7 +105,7 @@ def test_saved_bundle_maps_back_identically_with_a_content_version(tmp_path):
     frames = tiny_frames()
     frames["recommendations"].loc[0, "score"] = np.float32(0.95)
     (tmp_path / "c").mkdir()  # save() writes into a folder made by atomic_directory
-    assert ServingBundle.build(**frames).save(tmp_path / "c")["version"] != opened.version
+    assert save_bundle(build_bundle(**frames), tmp_path / "c")["version"] != opened.version
 
 
 def test_opening_a_missing_or_damaged_bundle_says_how_to_fix_it(tmp_path):
@@ -131,7 +132,7 @@ def test_build_rejects_inputs_that_would_break_a_served_list(frame, column, valu
     frames[frame][column] = frames[frame][column].astype(np.int64)
     frames[frame].loc[0, column] = value
     with pytest.raises(ValueError, match=message):
-        ServingBundle.build(**frames)
+        build_bundle(**frames)
 
 
 @pytest.mark.parametrize("damage", ["one byte changed", "truncated"])
@@ -340,7 +341,7 @@ def test_replay_scores_the_served_lists_on_the_unrevealed_listens():
     frames["similar"] = pd.concat([frames["similar"], pd.DataFrame({
         "track_id": np.array([9, 9], np.int32), "similar_track_id": np.array([10, 11], np.int32),
         "score": np.array([0.9, 0.8], np.float32), "rank": np.array([1, 2], np.int16)})], ignore_index=True)
-    bundle = ServingBundle.build(**frames)
+    bundle = build_bundle(**frames)
     scores = replay(bundle, sequences, np.array([100], np.int32), 1, 2, BlendConfig())
     assert scores["online"] == pytest.approx({"ndcg_at_2": 1.0, "recall_at_2": 1.0, "precision_at_2": 1.0})
     assert scores["offline"]["recall_at_2"] == 0.0  # 4, 5: neither was listened to
@@ -360,8 +361,8 @@ def test_replay_headline_is_ndcg_per_m_and_mode_rounded():
 def test_the_blend_is_part_of_the_bundle_version(tmp_path):
     """The served settings travel inside the bundle: changing them changes the version, editing them is refused."""
     built = tiny_bundle()
-    first = built.save(_empty(tmp_path / "a"))
-    second = built.with_blend(BlendConfig(online_weight=0.2)).save(_empty(tmp_path / "b"))
+    first = save_bundle(built, _empty(tmp_path / "a"))
+    second = save_bundle(built.with_blend(BlendConfig(online_weight=0.2)), _empty(tmp_path / "b"))
     assert first["version"] != second["version"]
     assert ServingBundle.open(tmp_path / "b").blend.online_weight == 0.2
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())

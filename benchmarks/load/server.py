@@ -1,4 +1,4 @@
-"""The measured servers: started through ``src.service.process`` (as the tests start theirs), with their
+"""The measured servers: started through ``tests.helpers.server_process`` (as the tests start theirs), with their
 memory and CPU read from /proc; or an already running one at a loopback URL."""
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from src.service.process import REPO_ROOT, SERVICE_COMMAND, ServerProcess, free_port, process_tree
+from tests.helpers import REPO_ROOT
+from tests.helpers.server_process import SERVICE_COMMAND, ServerProcess, free_port, process_tree
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 COURSE_APP = REPO_ROOT / "benchmarks" / "course_pattern_app.py"

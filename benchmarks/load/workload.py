@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_reader import ServingBundle
 
 KINDS = ("recs_warm", "recs_cold", "recs_returning", "listen")  # request kinds, indexed by code
 RECS_WARM, RECS_COLD, RECS_RETURNING, LISTEN = range(len(KINDS))

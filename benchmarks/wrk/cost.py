@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.load.server import cpu_seconds, service_target  # noqa: E402
 from benchmarks.load.workload import Mix  # noqa: E402
 from benchmarks.wrk.requests import lines  # noqa: E402
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
 
 MIX_LUA = Path(__file__).with_name("mix.lua")
 KINDS = {  # kind -> the mix that gives only that kind (health is a fixed path)

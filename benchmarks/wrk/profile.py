@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.load.server import process_tree, service_target  # noqa: E402
 from benchmarks.wrk.cost import KINDS, wrk  # noqa: E402
 from benchmarks.wrk.requests import lines  # noqa: E402
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
 
 PROFILES = ROOT / "profiles"
 LAYERS = {  # layer -> a pattern of frame names; a sample counts for the innermost layer on its stack

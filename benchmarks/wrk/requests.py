@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.load.workload import Mix, make_workload  # noqa: E402
-from src.recsys.serving.bundle import ServingBundle  # noqa: E402
+from src.recsys.serving.bundle_reader import ServingBundle  # noqa: E402
 
 
 def lines(bundle: ServingBundle, count: int, mix: Mix, seed: int) -> list[str]:

@@ -7,7 +7,6 @@ in ``interactions``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 # Ids spanning at most this many values (beyond the count of distinct ids) are encoded via a lookup table.
 _DENSE_SPAN_SLACK = 1 << 24
@@ -41,6 +40,8 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
         present = np.zeros(high + 1, dtype=bool)
         present[values] = True
         return np.flatnonzero(present).astype(values.dtype)
+    import pandas as pd  # here, not at the top: the service imports this module and never loads pandas
+
     return np.sort(pd.unique(values))
 
 

@@ -13,7 +13,7 @@ import sys
 import uvicorn
 from prometheus_client import disable_created_metrics
 
-from src.recsys.serving.bundle import BundleError, ServingBundle
+from src.recsys.serving.bundle_reader import BundleError, ServingBundle
 
 from .app import create_app
 from .observability import shared_metrics_dir

@@ -12,7 +12,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import Depends, Request
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_reader import ServingBundle
 
 from .observability import Metrics
 from .settings import Settings

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from src.recsys.serving.bundle import MANIFEST, BundleError, ServingBundle
+from src.recsys.serving.bundle_format import MANIFEST
+from src.recsys.serving.bundle_reader import BundleError, ServingBundle
 
 log = logging.getLogger("service.bundle")
 POLL_S = 0.5  # a new bundle is served within 2 polls + its open (hash check) after it lands

@@ -9,7 +9,7 @@ from src.recsys.columns import EVENT_COLUMNS
 from src.recsys.config import Config, increasing_integers, integer, invalid, param, section
 from src.recsys.io import progress_logger, timed, write_json
 from src.recsys.serving.blend import MODES
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from src.recsys.serving.holdout import HoldoutConfig
 from src.recsys.serving.online_replay import replay_headline, replay_report
 from src.recsys.stage_runner import stage

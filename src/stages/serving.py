@@ -10,7 +10,7 @@ import pandas as pd
 from src.recsys import paths
 from src.recsys.columns import EVENT_COLUMNS, PAIR_COLUMNS, TRACK
 from src.recsys.io import atomic_directory, timed, write_json
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_builder import build_bundle, save_bundle
 from src.recsys.serving.online_replay import listening_sequences
 from src.recsys.serving.search import BlendSearchConfig, search_blend
 from src.recsys.stage_runner import stage
@@ -19,7 +19,7 @@ from src.recsys.stage_runner import stage
 @stage("serving", BlendSearchConfig)
 def main(cfg: BlendSearchConfig, logger: logging.Logger) -> None:
     with timed(logger, "building the serving bundle"):
-        bundle = ServingBundle.build(
+        bundle = build_bundle(
             recommendations=pd.read_parquet(paths.FINAL),
             similar=pd.read_parquet(paths.SIMILAR),
             played_next=pd.read_parquet(paths.PLAYED_NEXT),
@@ -31,7 +31,7 @@ def main(cfg: BlendSearchConfig, logger: logging.Logger) -> None:
         sequences = listening_sequences(pd.read_parquet(paths.TEST, columns=EVENT_COLUMNS))
         blend, reranker, report = search_blend(bundle, sequences, cfg, logger.info)
     with atomic_directory(paths.SERVING_BUNDLE) as folder:
-        manifest = bundle.with_blend(blend, reranker).save(folder)
+        manifest = save_bundle(bundle.with_blend(blend, reranker), folder)
     write_json(report, paths.BLEND_SEARCH)
     logger.info("bundle %s: %s", manifest["version"], ", ".join(f"{k} {v}" for k, v in manifest["counts"].items()))
 

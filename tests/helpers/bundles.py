@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_builder import build_bundle, save_bundle
+from src.recsys.serving.bundle_reader import ServingBundle
 
 TOP_POPULAR = [1, 2, 3]
 UNNAMED = 12  # a catalog track without a name
@@ -53,16 +54,17 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
     }
 
 
-def save_bundle(frames: dict[str, pd.DataFrame], folder: Path) -> ServingBundle:
-    """Build, save and reopen (memory-mapped) a bundle, as the service would see it."""
+def save_and_open(bundle: ServingBundle, folder: Path) -> ServingBundle:
+    """Save a bundle and reopen it (memory-mapped), as the service would see it."""
     folder.mkdir(parents=True, exist_ok=True)
-    ServingBundle.build(**frames).save(folder)
+    save_bundle(bundle, folder)
     return ServingBundle.open(folder)
 
 
 def tiny_bundle(folder: Path | None = None) -> ServingBundle:
     """The tiny bundle built in memory, or saved to ``folder`` and memory-mapped back when one is given."""
-    return ServingBundle.build(**tiny_frames()) if folder is None else save_bundle(tiny_frames(), folder)
+    bundle = build_bundle(**tiny_frames())
+    return bundle if folder is None else save_and_open(bundle, folder)
 
 
 @dataclass(frozen=True)

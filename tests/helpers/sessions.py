@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from src.recsys.serving.bundle import ServingBundle
+from src.recsys.serving.bundle_reader import ServingBundle
 from src.recsys.serving.holdout import HoldoutConfig
 from src.recsys.serving.search import BlendSearchConfig
 from tests.helpers import REPO_ROOT

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..arrays import find_sorted
 from .blend_config import BlendConfig
-from .bundle import ServingBundle
+from .bundle_reader import ServingBundle
 from .online_candidates import NO_ONLINE_CANDIDATES, OnlineCandidates, online_candidates
 from .reranker import candidate_features
 

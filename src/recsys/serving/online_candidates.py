@@ -16,11 +16,14 @@ A track reached from several listens or sources adds up; best first, ties by low
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .blend_config import BlendConfig
-from .bundle import ServingBundle
+
+if TYPE_CHECKING:  # the reader imports the re-ranker, which imports this module
+    from .bundle_reader import ServingBundle
 
 ONLINE_SOURCES = ("played_next", "continuation", "similar")
 PLAYED_NEXT, CONTINUATION, SIMILAR = range(len(ONLINE_SOURCES))

@@ -23,7 +23,7 @@ from ..evaluation import EvaluationSet, build_evaluation_set, evaluate_recommend
 from ..io import Progress
 from .blend import MODES, Heard, blend_for_user
 from .blend_config import BlendConfig
-from .bundle import ServingBundle
+from .bundle_reader import ServingBundle
 from .holdout import HoldoutConfig, tuning_mask
 from .ragged import RaggedTable
 

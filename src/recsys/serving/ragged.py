@@ -3,7 +3,7 @@
 A table is flat arrays: sorted unique int32 ``keys``, int64 ``offsets`` (row ``i`` is
 ``offsets[i]:offsets[i + 1]``), int32 ``items`` and optional float32 ``scores``. A lookup is one
 binary search and two slices, so a memory-mapped table answers without reading anything up front
-(``bundle.py`` writes and maps the arrays).
+(``bundle_builder.py`` writes the arrays, ``bundle_reader.py`` maps them).
 """
 from __future__ import annotations
 

@@ -14,17 +14,24 @@ in the service). Only the order matters, so CatBoost's scale and bias are droppe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import Config, integer, number, param
-from .bundle import ServingBundle
-from .online_candidates import OnlineCandidates, next_in_album
+from .online_candidates import ONLINE_SOURCES, OnlineCandidates, next_in_album
 from .trees import TreeEnsemble
 
-RERANKER_FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", "played_next", "continuation", "similar",
-            "same_artist_as_last", "same_album_as_last", "next_in_album_of_last", "recent_artist_share",
-            "log_listeners", "online_listens", "cold")
+if TYPE_CHECKING:  # the reader checks a bundle's feature names against RERANKER_FEATURES: it imports this module
+    from .bundle_reader import ServingBundle
+
+# The columns of a feature row, in order: the trees refer to them by position, the bundle's manifest records
+# the names (``reranker_features``) and the reader refuses a bundle whose names differ. The online sources'
+# contributions are columns named after the sources (``ONLINE_SOURCES``).
+RERANKER_FEATURES = ("offline_rank", "offline_score", "online_rank", "online_score", *ONLINE_SOURCES,
+                     "same_artist_as_last", "same_album_as_last", "next_in_album_of_last", "recent_artist_share",
+                     "log_listeners", "online_listens", "cold")
+COLUMN = {name: position for position, name in enumerate(RERANKER_FEATURES)}
 ONLINE_POOL = 45  # the best online candidates the re-ranker weighs (README "Blending": fewer cost cold users quality)
 ABSENT_RANK = 1000.0  # the rank of a track the list does not hold
 ABSENT_SCORE = -1e6  # the score of a track the list does not hold (ranker scores may be negative)
@@ -52,15 +59,7 @@ def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndar
     online = online.keep(slice(0, ONLINE_POOL))
     tracks, inverse = np.unique(np.concatenate([offline_tracks, online.tracks]), return_inverse=True)
     n, n_offline = len(tracks), len(offline_tracks)
-    rows = np.empty((n, len(RERANKER_FEATURES)), dtype=np.float32)
     on_offline, on_online = inverse[:n_offline], inverse[n_offline:]
-    rows[:, 0:2] = (ABSENT_RANK, ABSENT_SCORE)
-    rows[on_offline, 0] = np.arange(1, n_offline + 1)
-    rows[on_offline, 1] = offline_scores
-    rows[:, 2:7] = (ABSENT_RANK, 0, 0, 0, 0)
-    rows[on_online, 2] = np.arange(1, len(online) + 1)
-    rows[on_online, 3] = online.score
-    rows[on_online, 4:7] = online.by_source.T
     catalog = bundle.catalog
     codes = catalog.codes(tracks)
     known = codes >= 0
@@ -74,16 +73,36 @@ def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndar
         last_album = int(catalog.albums[recent_codes[0]]) if recent_codes[0] >= 0 else -1
         following = next_in_album(bundle, int(recent[0]), last_album, 1)
         next_track = int(following[0]) if len(following) else -1
-    rows[:, 7] = (artist >= 0) & (artist == last_artist)
-    rows[:, 8] = (album >= 0) & (album == last_album)
-    rows[:, 9] = tracks == next_track
-    rows[:, 10] = ((artist[:, None] == recent_artists[None, :]) & (artist[:, None] >= 0)).sum(axis=1) / max(len(recent), 1)
-    rows[:, 11] = np.log1p(np.where(known, catalog.listeners[codes], 0))
-    rows[:, 12] = len(recent)
-    rows[:, 13] = cold
+    features = {
+        "offline_rank": _spread(n, on_offline, np.arange(1, n_offline + 1), ABSENT_RANK),
+        "offline_score": _spread(n, on_offline, offline_scores, ABSENT_SCORE),
+        "online_rank": _spread(n, on_online, np.arange(1, len(online) + 1), ABSENT_RANK),
+        "online_score": _spread(n, on_online, online.score, 0.0),
+        **{source: _spread(n, on_online, part, 0.0) for source, part in zip(ONLINE_SOURCES, online.by_source)},
+        "same_artist_as_last": (artist >= 0) & (artist == last_artist),
+        "same_album_as_last": (album >= 0) & (album == last_album),
+        "next_in_album_of_last": tracks == next_track,
+        "recent_artist_share": ((artist[:, None] == recent_artists[None, :]) & (artist[:, None] >= 0)).sum(axis=1)
+        / max(len(recent), 1),
+        "log_listeners": np.log1p(np.where(known, catalog.listeners[codes], 0)),
+        "online_listens": len(recent),
+        "cold": cold,
+    }
+    if len(features) != len(RERANKER_FEATURES):
+        raise ValueError(f"built features {sorted(features)}, RERANKER_FEATURES lists {sorted(RERANKER_FEATURES)}")
+    rows = np.empty((n, len(RERANKER_FEATURES)), dtype=np.float32)
+    for position, name in enumerate(RERANKER_FEATURES):
+        rows[:, position] = features[name]
     in_offline = np.zeros(n, dtype=bool)
     in_offline[on_offline] = True
     return tracks, in_offline, rows
+
+
+def _spread(n: int, at: np.ndarray, values: np.ndarray, absent: float) -> np.ndarray:
+    """``values`` at positions ``at`` of ``n``, ``absent`` elsewhere."""
+    column = np.full(n, absent, dtype=np.float64)
+    column[at] = values
+    return column
 
 
 def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,

@@ -32,7 +32,7 @@ import numpy as np
 from ..config import Config, choices, increasing_integers, integer, numbers, param, section
 from .blend import candidate_lists
 from .blend_config import STRATEGIES, BlendConfig
-from .bundle import ServingBundle
+from .bundle_reader import ServingBundle
 from .holdout import HoldoutConfig, tuning_mask
 from .ragged import RaggedTable
 from .online_replay import ReplayCase, replay_users

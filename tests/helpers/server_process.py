@@ -1,9 +1,8 @@
 """A server as a child process on a loopback port, started and waited for until ``/ready`` answers 200.
 
-The tests (a real ``python -m src.service`` for kill -9 durability) and the load benchmark (the service
-and the course-pattern app) start servers the same way; it lives beside the service because the
-readiness contract (``/ready``) and the start command are the service's own, and both callers already
-import ``src``.
+The tests (a real ``python -m src.service`` for kill -9 durability) and the load benchmarks (the service
+and the course-pattern app) start servers the same way. It is test and benchmark tooling, not part of the
+shipped service: the benchmarks import it from here (``tests.helpers.server_process``).
 """
 from __future__ import annotations
 
@@ -17,7 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO_ROOT
+
 SERVICE_COMMAND = (sys.executable, "-m", "src.service")
 
 
