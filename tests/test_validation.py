@@ -20,8 +20,13 @@ def error_of(raw_dir) -> str:
     return str(info.value)
 
 
-def test_valid_raw_dir_passes(raw_dir):
-    validate_raw_dir(raw_dir)
+def test_valid_raw_dir_passes_with_extra_columns_and_files(raw_dir):
+    """Validation checks the expected columns only: a richer export (an extra column, an extra file) passes."""
+    tracks = pq.read_table(raw_dir / "tracks.parquet")
+    pq.write_table(tracks.append_column("duration", pa.array(np.arange(len(tracks)))), raw_dir / "tracks.parquet")
+    pq.write_table(pa.table({"x": [1]}), raw_dir / "extra.parquet")
+    assert validate_raw_dir(raw_dir) is None  # raises DataValidationError on any problem
+    assert "duration" in pq.read_schema(raw_dir / "tracks.parquet").names  # the check ran on the richer file
 
 
 def test_missing_raw_dir_names_the_first_file(tmp_path):
