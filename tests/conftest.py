@@ -22,8 +22,15 @@ from tests.helpers.server_process import ServerProcess
 from tests.helpers.service import service_process, settings_for
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "e2e: end-to-end `dvc repro` of the whole pipeline in a temp copy (runs by default)")
+SLOW_FIXTURES = {"start_service", "built_project"}  # a real server process; the tiny pipeline's `dvc repro`
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test on a real server or the repro'd project must be marked ``slow``, so ``-m "not slow"`` stays quick."""
+    unmarked = [item.nodeid for item in items if item.get_closest_marker("slow") is None
+                and SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    if unmarked:
+        raise pytest.UsageError(f"tests using {sorted(SLOW_FIXTURES)} must be marked slow: {unmarked}")
 
 
 # ---------------------------------------------------------------- raw data

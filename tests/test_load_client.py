@@ -10,6 +10,7 @@ from tests.helpers.server_process import free_port
 from tests.helpers.bundles import tiny_bundle
 
 
+@pytest.mark.slow  # a real server
 def test_the_client_reads_each_answers_status_on_kept_alive_connections(tmp_path, start_service):
     tiny_bundle(tmp_path / "bundle")
     server = start_service(tmp_path)

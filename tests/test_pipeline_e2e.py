@@ -17,7 +17,7 @@ import yaml
 from src.recsys.serving.bundle_reader import ServingBundle
 from tests.helpers.dvc_project import RUNNING, Project, lock_md5s
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

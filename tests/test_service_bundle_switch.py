@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from src.recsys.io import atomic_directory
 from src.recsys.serving.bundle_builder import build_bundle, save_bundle
@@ -86,6 +87,7 @@ def test_the_watcher_survives_any_error_opening_a_bundle(tmp_path, monkeypatch):
     assert len(failures) == 1 and "RuntimeError('not a BundleError')" in failures[0]
 
 
+@pytest.mark.slow  # a real server under load
 def test_a_server_switches_bundles_under_load_without_a_failed_request(tmp_path, start_service):
     folder = tmp_path / "bundle"
     first = write_bundle(folder, tiny_frames())

@@ -49,6 +49,7 @@ def top(client: httpx.Client, user: int, mode: str = "", k: int = 10) -> list[in
     return [item["track_id"] for item in body["items"]]
 
 
+@pytest.mark.slow  # a real server
 def test_the_replay_scores_exactly_what_the_server_serves(served):
     """The replay's lists for users with and without history, every mode, equal the HTTP answers after the
     same listens are posted."""

@@ -5,9 +5,12 @@ import asyncio
 import signal
 
 import httpx
+import pytest
 
 from tests.helpers.bundles import tiny_bundle
 from tests.helpers.service import kill_while_writing, service_command
+
+pytestmark = pytest.mark.slow  # a real `python -m src.service` per test
 
 
 def test_acknowledged_listens_survive_kill_9(tmp_path, start_service):

@@ -20,6 +20,8 @@ from tests.helpers.bundles import tiny_bundle
 from tests.helpers.server_process import ServerProcess, worker_pids
 from tests.helpers.service import kill_while_writing
 
+pytestmark = pytest.mark.slow  # a real `python -m src.service` per test
+
 WORKERS = {"RECSYS_WORKERS": "2"}
 
 

@@ -25,7 +25,7 @@ import yaml
 
 from tests.helpers.dvc_project import Project, lock_md5s
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 STORAGE = ".local/share/dvc-storage/recsys"  # .dvc/config: url = ~/.local/share/dvc-storage/recsys
 NEVER_PUSHED = {"data/online/events.sqlite": b"SQLite format 3\0 listens", "reports/pr/report.md": b"# report",
