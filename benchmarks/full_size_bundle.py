@@ -6,7 +6,7 @@ and artists of neighbouring ids, the default blend settings, ~180M history liste
 with a heavy-tailed per-user length, the popularity order of every listened track and a catalog of
 ~1M named tracks, with sparse ids like the real data. Everything is drawn with vectorised numpy,
 the history in user chunks so the peak stays within a few GiB, and saved with the project's own
-``ServingBundle.save`` (same files and manifest as the `serving` stage writes). Not a test:
+``bundle_builder.save_bundle`` (same files and manifest as the `serving` stage writes). Not a test:
 
     python benchmarks/full_size_bundle.py --out /tmp/fullbundle
 

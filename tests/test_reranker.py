@@ -38,6 +38,7 @@ def test_the_numpy_trees_score_rows_as_catboost_does(depth):
 def features_of(bundle, user, listens, config):
     found = candidate_lists(bundle, user, np.array(listens, np.int32), 10, config)
     tracks, in_offline, rows = candidate_features(bundle, found.offline[:2], found.online, found.recent, found.cold)
+    assert not np.isnan(rows).any()  # every column of RERANKER_FEATURES was written, by name
     return {int(t): dict(zip(RERANKER_FEATURES, row.tolist())) for t, row in zip(tracks, rows)}, found
 
 

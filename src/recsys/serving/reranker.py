@@ -73,36 +73,33 @@ def candidate_features(bundle: ServingBundle, offline: tuple[np.ndarray, np.ndar
         last_album = int(catalog.albums[recent_codes[0]]) if recent_codes[0] >= 0 else -1
         following = next_in_album(bundle, int(recent[0]), last_album, 1)
         next_track = int(following[0]) if len(following) else -1
-    features = {
-        "offline_rank": _spread(n, on_offline, np.arange(1, n_offline + 1), ABSENT_RANK),
-        "offline_score": _spread(n, on_offline, offline_scores, ABSENT_SCORE),
-        "online_rank": _spread(n, on_online, np.arange(1, len(online) + 1), ABSENT_RANK),
-        "online_score": _spread(n, on_online, online.score, 0.0),
-        **{source: _spread(n, on_online, part, 0.0) for source, part in zip(ONLINE_SOURCES, online.by_source)},
-        "same_artist_as_last": (artist >= 0) & (artist == last_artist),
-        "same_album_as_last": (album >= 0) & (album == last_album),
-        "next_in_album_of_last": tracks == next_track,
-        "recent_artist_share": ((artist[:, None] == recent_artists[None, :]) & (artist[:, None] >= 0)).sum(axis=1)
-        / max(len(recent), 1),
-        "log_listeners": np.log1p(np.where(known, catalog.listeners[codes], 0)),
-        "online_listens": len(recent),
-        "cold": cold,
-    }
-    if len(features) != len(RERANKER_FEATURES):
-        raise ValueError(f"built features {sorted(features)}, RERANKER_FEATURES lists {sorted(RERANKER_FEATURES)}")
-    rows = np.empty((n, len(RERANKER_FEATURES)), dtype=np.float32)
-    for position, name in enumerate(RERANKER_FEATURES):
-        rows[:, position] = features[name]
+    rows = np.full((n, len(RERANKER_FEATURES)), np.nan, dtype=np.float32)  # a column never written stays NaN
+
+    def column(name: str, value, at=slice(None)) -> None:
+        rows[at, COLUMN[name]] = value
+
+    column("offline_rank", ABSENT_RANK)
+    column("offline_rank", np.arange(1, n_offline + 1), on_offline)
+    column("offline_score", ABSENT_SCORE)
+    column("offline_score", offline_scores, on_offline)
+    column("online_rank", ABSENT_RANK)
+    column("online_rank", np.arange(1, len(online) + 1), on_online)
+    column("online_score", 0.0)
+    column("online_score", online.score, on_online)
+    for source, contribution in zip(ONLINE_SOURCES, online.by_source):
+        column(source, 0.0)
+        column(source, contribution, on_online)
+    column("same_artist_as_last", (artist >= 0) & (artist == last_artist))
+    column("same_album_as_last", (album >= 0) & (album == last_album))
+    column("next_in_album_of_last", tracks == next_track)
+    column("recent_artist_share",
+           ((artist[:, None] == recent_artists[None, :]) & (artist[:, None] >= 0)).sum(axis=1) / max(len(recent), 1))
+    column("log_listeners", np.log1p(np.where(known, catalog.listeners[codes], 0)))
+    column("online_listens", len(recent))
+    column("cold", cold)
     in_offline = np.zeros(n, dtype=bool)
     in_offline[on_offline] = True
     return tracks, in_offline, rows
-
-
-def _spread(n: int, at: np.ndarray, values: np.ndarray, absent: float) -> np.ndarray:
-    """``values`` at positions ``at`` of ``n``, ``absent`` elsewhere."""
-    column = np.full(n, absent, dtype=np.float64)
-    column[at] = values
-    return column
 
 
 def fit_reranker(rows: np.ndarray, labels: np.ndarray, groups: np.ndarray,
