@@ -12,6 +12,7 @@ from src.recsys.serving.blend import OFFLINE, ONLINE, POPULAR, LIST_SOURCES, ble
 from src.recsys.serving.blend_config import BlendConfig
 from src.recsys.serving.online_candidates import online_candidates
 from src.recsys.serving.bundle_builder import build_bundle, popularity_order, save_bundle
+from src.recsys.serving.bundle_format import ARRAYS, MANIFEST, MANIFEST_KEYS
 from src.recsys.serving.bundle_reader import BundleError, ServingBundle
 from src.recsys.serving.ragged import RaggedTable
 from src.recsys.serving.online_replay import listening_sequences, replay, replay_headline, replay_users
@@ -106,6 +107,15 @@ def test_saved_bundle_maps_back_identically_with_a_content_version(tmp_path):
     frames["recommendations"].loc[0, "score"] = np.float32(0.95)
     (tmp_path / "c").mkdir()  # save() writes into a folder made by atomic_directory
     assert save_bundle(build_bundle(**frames), tmp_path / "c")["version"] != opened.version
+
+
+def test_the_saved_files_and_manifest_are_what_the_format_table_lists(tmp_path):
+    tiny_bundle(tmp_path / "b")
+    manifest = json.loads((tmp_path / "b" / MANIFEST).read_text())
+    assert list(manifest) == list(MANIFEST_KEYS)
+    assert [(name, listed["dtype"]) for name, listed in manifest["files"].items()] == \
+        [(spec.name, spec.dtype) for spec in ARRAYS]
+    assert sorted(path.stem for path in (tmp_path / "b").glob("*.npy")) == sorted(spec.name for spec in ARRAYS)
 
 
 def test_opening_a_missing_or_damaged_bundle_says_how_to_fix_it(tmp_path):

@@ -21,13 +21,13 @@ from ..arrays import find_sorted
 from .blend_config import BlendConfig
 from .bundle_format import (ARRAY_NAMES, ARRAYS, FORMAT, MANIFEST, READ_CHUNK, array_prefix, content_digest,
                             settings_bytes, version_of)
-from .ragged import PARTS, RaggedTable
+from .ragged import RaggedTable
 from .reranker import RERANKER_FEATURES
 from .trees import TreeEnsemble
 
-TABLES = ("offline", "similar", "history", "played_next", "album_tracks", "artist_tracks")
-CATALOG_PARTS = ("track_ids", "name_offsets", "name_bytes", "albums", "artists", "listeners")
-TREE_PARTS = ("features", "borders", "leaves")
+# the format's tables (``<table>.<part>`` files) that are ragged: the rest are the popularity order, the
+# catalog and the trees, whose parts are the fields of ``TrackCatalog`` and ``TreeEnsemble``
+RAGGED = tuple(dict.fromkeys(name.split(".")[0] for name in ARRAY_NAMES if name.endswith(".offsets")))
 REBUILD = "rebuild it with `dvc repro serving`"
 
 
@@ -124,6 +124,8 @@ class ServingBundle:
             if len(array) != listed["length"] or str(array.dtype) != listed["dtype"]:
                 raise BundleError(f"{path}: {len(array)} x {array.dtype}, manifest says "
                                   f"{listed['length']} x {listed['dtype']}")
+            if str(array.dtype) != spec.dtype:
+                raise BundleError(f"{path}: {array.dtype}, format {FORMAT} stores {spec.dtype}; {REBUILD}")
             arrays[spec.name] = array
         try:
             blend = BlendConfig.from_dict(manifest["blend"])
@@ -131,11 +133,15 @@ class ServingBundle:
             raise BundleError(f"{folder / MANIFEST}: blend settings: {error}; {REBUILD}") from error
         if verify:
             check_content(folder, manifest["version"], arrays, manifest["blend"], manifest["reranker_features"])
-        reranker = TreeEnsemble(*(arrays[f"reranker.{part}"] for part in TREE_PARTS))
+        parts: dict[str, dict[str, np.ndarray]] = {}
+        for name, array in arrays.items():
+            table, part = name.split(".")
+            parts.setdefault(table, {})[part] = array
+        reranker = TreeEnsemble(**parts["reranker"])
         if "learned" in (blend.strategy, blend.cold_strategy) and not len(reranker):
             raise BundleError(f"{folder / MANIFEST}: the blend uses the learned re-ranker but the bundle has none; "
                               f"{REBUILD}")
-        tables = {table: RaggedTable(*(arrays.get(f"{table}.{part}") for part in PARTS)) for table in TABLES}
+        tables = {table: RaggedTable(**parts[table]) for table in RAGGED}
         for name, table in tables.items():
             try:
                 table.check()
@@ -143,9 +149,9 @@ class ServingBundle:
                 raise BundleError(f"{folder}: table {name}: {error}; {REBUILD}") from error
         return cls(
             **tables,
-            popular=arrays["popular.items"],
-            popular_listeners=arrays["popular.listeners"],
-            catalog=TrackCatalog(*(arrays[f"catalog.{part}"] for part in CATALOG_PARTS)),
+            popular=parts["popular"]["items"],
+            popular_listeners=parts["popular"]["listeners"],
+            catalog=TrackCatalog(**parts["catalog"]),
             blend=blend,
             reranker=reranker,
             manifest=manifest,

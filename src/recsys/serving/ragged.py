@@ -15,7 +15,6 @@ from ..arrays import segment_positions
 _INT32_MIN, _INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
 _EMPTY_ITEMS = np.empty(0, dtype=np.int32)
 _EMPTY_SCORES = np.empty(0, dtype=np.float32)
-PARTS = ("keys", "offsets", "items", "scores")  # file name suffixes in the serving bundle
 
 
 @dataclass(frozen=True)
