@@ -1,7 +1,8 @@
 """MkDocs hook: include a module's docstring in a page, so a rule the code states is written once.
 
 A line ``<!-- docstring: src/recsys/metrics.py -->`` in a page becomes that module's docstring, read
-with ``ast`` (nothing is imported). The docstrings are written for ``help()`` in a reStructuredText-like
+with ``ast`` (nothing is imported). ``<!-- docstring: NEW.py or OLD.py -->`` takes the first path that
+exists (for a module being renamed). The docstrings are written for ``help()`` in a reStructuredText-like
 style, so three constructs are turned into Markdown: simple tables (``====  ====`` borders) become
 Markdown tables, doctest blocks (``>>>``) and ``::`` literal blocks become code blocks, and the
 three-space indentation of nested lists becomes four spaces (what Python-Markdown needs). A missing
@@ -14,7 +15,7 @@ import ast
 import re
 from pathlib import Path
 
-MARKER = re.compile(r"^<!-- docstring: (?P<path>\S+\.py) -->$", re.MULTILINE)
+MARKER = re.compile(r"^<!-- docstring: (?P<paths>\S+\.py(?: or \S+\.py)*) -->$", re.MULTILINE)
 BORDER = re.compile(r"^=+( +=+)+$")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +42,14 @@ def _table(lines: list[str]) -> list[str]:
             rows[-1] = [f"{old} {new}".strip() for old, new in zip(rows[-1], cells)]
     out = ["| " + " | ".join([""] * len(starts)) + " |", "|" + "---|" * len(starts)]
     for row in rows:
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        out.append("| " + " | ".join(_escape_pipes(c) for c in row) + " |")
     return out
+
+
+def _escape_pipes(cell: str) -> str:
+    """Escape ``|`` outside code spans (inside them Python-Markdown's tables keep it literal)."""
+    parts = re.split(r"(`+[^`]*`+)", cell)
+    return "".join(p if p.startswith("`") else p.replace("|", "\\|") for p in parts)
 
 
 def to_markdown(doc: str) -> str:
@@ -86,7 +93,8 @@ def to_markdown(doc: str) -> str:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (MkDocs' signature)
     def include(match: re.Match) -> str:
-        path = match.group("path")
+        paths = match.group("paths").split(" or ")
+        path = next((p for p in paths if (ROOT / p).is_file()), paths[0])
         try:
             body = to_markdown(module_docstring(path))
         except (FileNotFoundError, ValueError) as error:
