@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command: set up, build the whole pipeline on the default (synthetic) data, then store what it
-# built in the default DVC remote (`dvc push`; README "Sharing results"). RECSYS_PUSH=0 skips the push.
+# built in the default DVC remote (`dvc push`; docs/sharing.md). RECSYS_PUSH=0 skips the push.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

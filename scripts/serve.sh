@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the recommendation service on 127.0.0.1:8000 (docs at /docs, metrics at /metrics).
 # Needs `bash scripts/setup.sh` (the venv) and the bundle in models/serving: `bash scripts/pipeline.sh` builds it,
-# `dvc pull` fetches a pushed one (README "Sharing results");
+# `dvc pull` fetches a pushed one (docs/sharing.md);
 # without the bundle the service says so and exits 2.
 # Settings: params.yaml `service:`; override with RECSYS_BUNDLE_DIR, RECSYS_EVENTS_DB, RECSYS_HOST,
 # RECSYS_PORT, RECSYS_WORKERS (processes on the port), RECSYS_WRITE_TOKEN, RECSYS_EVENTS_SYNCHRONOUS (NORMAL|FULL),
