@@ -1,0 +1,43 @@
+"""The code's layout rules that no other test checks: one file name per module, and the layers' direction."""
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+
+from tests.helpers import REPO_ROOT
+
+SRC = REPO_ROOT / "src"
+
+
+def _modules() -> list:
+    return sorted(path for path in SRC.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def test_no_two_modules_share_a_file_name():
+    by_name = defaultdict(list)
+    for path in _modules():
+        if path.name != "__init__.py":
+            by_name[path.name].append(path.relative_to(REPO_ROOT).as_posix())
+    shared = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    assert not shared, f"modules that share a file name: {shared}"
+
+
+def _imported_packages(path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_library_imports_neither_the_service_nor_the_stages_nor_tests():
+    """``src/recsys`` is the bottom layer: stages and the service import it, never the reverse."""
+    offenders = {}
+    for path in (SRC / "recsys").rglob("*.py"):
+        upward = {name for name in _imported_packages(path)
+                  if name.split(".")[0] in ("tests", "benchmarks") or name.startswith(("src.service", "src.stages"))}
+        if upward:
+            offenders[path.relative_to(REPO_ROOT).as_posix()] = sorted(upward)
+    assert not offenders, f"library modules importing upper layers: {offenders}"
