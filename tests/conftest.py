@@ -6,6 +6,7 @@ event stores, servers) is built per test, and stores and servers are closed when
 """
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +19,8 @@ from src.service.process import ServerProcess
 from src.service.store import SqliteListenStore
 from tests.helpers import dvc_project, synthetic
 from tests.helpers.bundles import tiny_bundle
+from tests.helpers.postgres import PostgresServer, require_postgres
+from tests.helpers.stores import BACKENDS, StoreBackend
 from tests.helpers.raw import tiny_raw_tables, write_raw
 from tests.helpers.service import service_process, settings_for
 
@@ -118,6 +121,38 @@ def open_store(tmp_path):
     yield open_
     for store in stores:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole session (tests take a fresh database each); stopped at the end."""
+    server = PostgresServer(require_postgres()).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_outage_server():
+    """A PostgreSQL server of the test's own, for tests that stop and start it (an outage)."""
+    server = PostgresServer(require_postgres()).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def run():
+    """``run(coroutine)`` on one event loop for the whole test (a PostgreSQL pool belongs to the loop it was made on)."""
+    with asyncio.Runner() as runner:
+        yield runner.run
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path, run) -> StoreBackend:
+    """Each store behaviour test runs against SQLite and against a real PostgreSQL (a fresh database)."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    backend = StoreBackend(request.param, tmp_path, run, server)
+    yield backend
+    backend.close_all()
 
 
 @pytest.fixture
