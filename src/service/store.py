@@ -207,13 +207,30 @@ def connect(path: Path, synchronous: str = "NORMAL", busy_timeout_s: float = 5.0
     write (a second worker starting at the same moment failed here with "database is locked").
     """
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
-    mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    mode = _switch_to_wal(connection, busy_timeout_s)
     if str(mode).lower() != "wal":
         connection.close()
         raise StoreUnavailable(f"{path}: SQLite could not switch to WAL mode (got {mode!r}); put the events "
                                "database on a local file system")
     connection.execute(f"PRAGMA synchronous={synchronous}")
     return connection
+
+
+def _switch_to_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> str:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the lock, up to ``busy_timeout_s``.
+
+    SQLite answers this pragma "database is locked" at once, without its busy handler, while another
+    process is switching the same fresh file: the timeout of ``sqlite3.connect`` does not cover it.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            return connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                connection.close()
+                raise
+            time.sleep(0.005)  # start-up only: blocking here holds no request
 
 
 class SqliteListenStore:
