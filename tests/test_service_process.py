@@ -72,3 +72,22 @@ async def kill_while_writing(url: str, kill: Callable[[], None], user_id: int, w
         kill()
         await asyncio.gather(*tasks)
     return list(acknowledged)
+
+
+def test_a_newer_schema_or_an_unreachable_database_stops_the_service_with_a_message(tmp_path, postgres_server):
+    import sqlite3
+    from contextlib import closing
+
+    from src.service.process import free_port
+    tiny_bundle(tmp_path / "bundle")
+    (tmp_path / "online").mkdir()
+    with closing(sqlite3.connect(tmp_path / "online/events.sqlite")) as events:
+        events.execute("PRAGMA user_version=99")
+    newer = service_command(tmp_path)
+    assert newer.returncode == 2 and "schema version 99 is newer" in newer.stderr, newer.stderr
+    url = postgres_server.new_database()
+    postgres_server.execute("CREATE TABLE listens (who text)", url.rsplit("/", 1)[1])
+    foreign = service_command(tmp_path, {"RECSYS_EVENTS_URL": url})
+    assert foreign.returncode == 2 and "not this service's schema" in foreign.stderr, foreign.stderr
+    nobody = service_command(tmp_path, {"RECSYS_EVENTS_URL": f"postgresql://me:secret@127.0.0.1:{free_port()}/x"})
+    assert nobody.returncode == 2 and "cannot be opened" in nobody.stderr and "secret" not in nobody.stderr
