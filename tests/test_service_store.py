@@ -32,6 +32,19 @@ def test_concurrent_appends_are_group_committed_and_all_durable(backend, run):
     assert stored == 500
 
 
+def test_closing_commits_the_appends_already_queued(backend, run):
+    store = backend.open()
+
+    async def close_while_writing():
+        writes = [asyncio.ensure_future(store.append(3, 100 + n, n)) for n in range(20)]
+        await asyncio.sleep(0)  # queued, not yet committed
+        await store.aclose()
+        return await asyncio.gather(*writes)
+
+    assert [listen.track_id for listen in run(close_while_writing())] == [100 + n for n in range(20)]
+    assert len(run(backend.open().latest(3, 100))) == 20
+
+
 def test_latest_and_heard_are_newest_first_with_ties_by_insertion(backend, run):
     store: ListenStore = backend.open()
 

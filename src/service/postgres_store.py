@@ -92,15 +92,19 @@ class PostgresListenStore:
         return await self._group.append(user_id, track_id, ts_us)
 
     async def latest(self, user_id: int, limit: int) -> list[tuple[int, int]]:
+        self._check_open()
         async with self._connection("the read") as connection:
             return [tuple(row) for row in await connection.fetch(_LATEST, user_id, limit)]
 
     async def heard(self, user_id: int) -> np.ndarray:
+        self._check_open()
         async with self._connection("the read") as connection:
             rows = await connection.fetch(_HEARD, user_id, self.max_listens)
         return np.fromiter((row[0] for row in rows), dtype=np.int32, count=len(rows))
 
     async def ready(self) -> bool:
+        if self._closed:
+            return False
         try:
             async with self._connection("the check") as connection:
                 await connection.fetchval("SELECT 1")
@@ -135,8 +139,9 @@ class PostgresListenStore:
 
     @asynccontextmanager
     async def _connection(self, what: str):
-        """A pooled connection for one statement; any backend error leaves as ``StoreUnavailable``."""
-        self._check_open()
+        """A pooled connection for one statement; any backend error leaves as ``StoreUnavailable``.
+
+        It does not look at ``_closed``: the appends queued before ``aclose`` still commit through it."""
         if time.monotonic() < self._down_until:
             raise StoreUnavailable(f"{what} was not tried: the database failed less than {RETRY_S} s ago")
         try:

@@ -258,14 +258,18 @@ class SqliteListenStore:
     def _create_schema(self) -> None:
         """Check the schema version; on a fresh file create the schema once, under the write lock.
 
-        Every worker runs this at start: the version is read without a lock, and only a fresh file takes
-        the lock (waiting for it, busy timeout set) and checks again, so concurrent starts create it once.
+        Every worker runs this at start: a file at this version is recognised without a lock; anything
+        else takes the lock (waiting for it) and is checked there, so concurrent starts create it once
+        and none sees another's half-made schema.
         """
-        if not self._schema_to_create():
+        if self._writer.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
         self._writer.execute("BEGIN IMMEDIATE")
         try:
-            if self._schema_to_create():
+            version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+            has_listens = self._writer.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'listens'").fetchone() is not None
+            if check_schema_version(version, has_listens, str(self.path)):
                 for statement in _CREATE:
                     self._writer.execute(statement)
                 self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -273,12 +277,6 @@ class SqliteListenStore:
         except BaseException:
             self._writer.execute("ROLLBACK")
             raise
-
-    def _schema_to_create(self) -> bool:
-        version = self._writer.execute("PRAGMA user_version").fetchone()[0]
-        has_listens = self._writer.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'listens'").fetchone() is not None
-        return check_schema_version(version, has_listens, str(self.path))
 
     @property
     def commits(self) -> int:
