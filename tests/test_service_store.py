@@ -70,9 +70,8 @@ def test_a_write_is_read_at_once_through_another_store_on_the_same_database(back
         assert run(reader.heard(4)).tolist()[0] == 10 + n
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sqlite_reads_latest_listens_from_one_covering_index_without_sorting(backend):
-    if backend.name != "sqlite":
-        pytest.skip("PostgreSQL: test_postgres_reads_latest_listens_with_one_index_only_scan")
     store = backend.open()
     for query in ("SELECT track_id, ts_us FROM listens WHERE user_id = 1 ORDER BY ts_us DESC, id DESC LIMIT 10",
                   "SELECT track_id FROM listens WHERE user_id = 1 ORDER BY ts_us DESC, id DESC"):
@@ -82,9 +81,8 @@ def test_sqlite_reads_latest_listens_from_one_covering_index_without_sorting(bac
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_postgres_reads_latest_listens_with_one_index_only_scan(backend, run):
-    if backend.name != "postgresql":
-        pytest.skip("SQLite: test_sqlite_reads_latest_listens_from_one_covering_index_without_sorting")
     from src.service.postgres_store import _HEARD, _LATEST
     store = backend.open()
     run(store.append(1, 2, 3))
