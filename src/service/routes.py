@@ -3,7 +3,9 @@
 Lists come only from ``src.recsys.serving.blend.recommend`` (the code the replay evaluation scores);
 a handler fetches the user's online listens, calls it, and shapes the JSON. Handlers are ``async``
 and do no blocking I/O beyond bounded reads: recommend is ~0.05-0.2 ms of numpy, a store read is one
-index range of at most ``max_online_listens`` rows, and writes are committed by the store's writer thread.
+index range of at most ``max_online_listens`` rows, and writes are group-committed by the store.
+When the event store cannot answer, recommendations still come from the bundle (the offline list, marked
+``degraded``), while listen reads and writes answer 503: a list without the latest listens beats none.
 """
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ from src.recsys.serving.blend import SOURCES, recommend
 
 from .deps import Service, ServiceDep
 from .errors import error_response, json_response
-from .store import StoreUnavailable
 from .schemas import (K, ErrorBody, Health, Limit, ListenIn, ListenOut, Listens, Ready, Recommendations, Similar,
                       TrackId, UserId, iso, parse_listen)
+from .store import StoreUnavailable
 
 router = APIRouter()
 NO_LISTENS = np.empty(0, dtype=np.int32)
