@@ -143,6 +143,17 @@ def test_a_foreign_listens_table_stops_the_store(backend):
         backend.open()
 
 
+def test_without_postgresql_the_tests_fail_under_ci_and_skip_elsewhere(monkeypatch):
+    from tests.helpers import postgres
+    monkeypatch.setattr(postgres, "postgres_bin", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y postgresql"):
+        postgres.require_postgres()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        postgres.require_postgres()
+
+
 def test_only_the_store_modules_know_their_backend():
     """The HTTP layer handles ``StoreUnavailable`` only; each driver is imported by its own store module."""
     drivers = {"sqlite3": "store.py", "asyncpg": "postgres_store.py"}
