@@ -9,7 +9,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -131,11 +131,13 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
     )
 
 
-def events_target(service: dict[str, Any], base: Path, env: Mapping[str, str], path) -> tuple[Path, str | None]:
+def events_target(service: dict[str, Any], base: Path, env: Mapping[str, str],
+                  path: Callable[[str, str], Path]) -> tuple[Path, str | None]:
     """(SQLite file, PostgreSQL URL or None) from ``RECSYS_EVENTS_URL`` / ``service.events_url``, else ``events_db``.
 
     ``sqlite:///relative/path`` (three slashes; four for an absolute one) names the SQLite file; in
-    params.yaml a relative one is relative to that file, like ``events_db``.
+    params.yaml a relative one is relative to that file, like ``events_db``. Any other URL is returned as
+    the events URL, for ``Settings`` to check.
     """
     from_env = "RECSYS_EVENTS_URL" in env
     url = env["RECSYS_EVENTS_URL"] if from_env else service.get("events_url")
@@ -145,11 +147,8 @@ def events_target(service: dict[str, Any], base: Path, env: Mapping[str, str], p
     if url.startswith("sqlite:///"):
         file = Path(url.removeprefix("sqlite:///"))
         return (file if from_env or file.is_absolute() else base / file), None
-    if not url.startswith(POSTGRES_SCHEMES):
-        raise SettingsError(f"events_url: expected sqlite:///path or postgresql://user@host:port/db, "
-                            f"got {url.split('@')[-1]!r}")
-    return (path("events_db", "RECSYS_EVENTS_DB") if "events_db" in service or "RECSYS_EVENTS_DB" in env
-            else base / "unused-events.sqlite"), url
+    unused = "events_db" not in service and "RECSYS_EVENTS_DB" not in env  # not needed beside a database URL
+    return (base / "events.sqlite" if unused else path("events_db", "RECSYS_EVENTS_DB")), url
 
 
 def redacted(url: str) -> str:

@@ -98,12 +98,12 @@ class Traffic:
             if self._stop.is_set():
                 return
             replica = (n + number) % len(clients)
-            status = await self._request(clients, replica, "write", "POST", f"/users/{user}/listens",
-                                         json={"track_id": 1 + n % 12, "timestamp": 1_671_000_000 + n})
-            if n % self.read_every == 0:
-                status = await self._request(clients, 1 - replica if len(clients) == 2 else replica, "read", "GET",
-                                             f"/users/{user}/recommendations") or status
-            if status == "transport":
+            statuses = [await self._request(clients, replica, "write", "POST", f"/users/{user}/listens",
+                                            json={"track_id": 1 + n % 12, "timestamp": 1_671_000_000 + n})]
+            if n % self.read_every == 0:  # read through the other replica
+                statuses.append(await self._request(clients, (replica + 1) % len(clients), "read", "GET",
+                                                    f"/users/{user}/recommendations"))
+            if "transport" in statuses:
                 await asyncio.sleep(0.05)  # a dead replica refuses at once: do not spin on it
 
     async def _request(self, clients, replica: int, kind: str, method: str, path: str, **kwargs) -> int | str:
