@@ -45,7 +45,7 @@ _LATEST = "SELECT track_id, ts_us FROM listens WHERE user_id = $1 ORDER BY ts_us
 _HEARD = "SELECT track_id FROM listens WHERE user_id = $1 ORDER BY ts_us DESC, id DESC LIMIT $2"
 _INSERT = ("INSERT INTO listens (user_id, track_id, ts_us) "
            "SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[]) RETURNING id")
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, asyncio.TimeoutError)
 # the database is down or going down (not a slow or failing statement): fail fast for RETRY_S after these;
 # a timeout (an OSError too) is not among them: it may be one statement waiting for a lock
 _DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
@@ -146,7 +146,13 @@ class PostgresListenStore:
             raise StoreUnavailable(f"{what} was not tried: the database failed less than {RETRY_S} s ago")
         try:
             async with self._pool.acquire(timeout=self.timeout_s) as connection:
-                yield connection
+                try:
+                    yield connection
+                except _ERRORS:
+                    # it may be left mid-operation (the pool skips its reset query, ``_keep_session``): close
+                    # it, so that no later request gets it; the pool opens a fresh one when needed
+                    connection.terminate()
+                    raise
         except _ERRORS as error:
             if isinstance(error, _DOWN) and not isinstance(error, TimeoutError):
                 self._down_until = time.monotonic() + RETRY_S
@@ -155,7 +161,8 @@ class PostgresListenStore:
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Nothing to reset when a connection goes back to the pool: the store never changes a session (no SET,
-    LISTEN or session advisory lock), and asyncpg's default reset query cost one more round trip per request."""
+    LISTEN or session advisory lock), and asyncpg's default reset query cost one more round trip per request.
+    A connection whose statement failed is closed instead (``_connection``): it may be mid-operation."""
 
 
 async def _create_schema(connection: asyncpg.Connection, where: str) -> None:
