@@ -2,7 +2,9 @@
 
 What is expensive and read-only (the generated dataset, the models fit on it, the tiny serving bundle
 on disk) is built once per run through ``tmp_path_factory``; what a test may change (raw tables,
-event stores, servers) is built per test, and stores and servers are closed when the test ends.
+event stores, servers) is built per test, and stores and servers are closed when the test ends. One
+PostgreSQL server serves the session (each test that needs it takes a fresh database); tests that stop
+the database start a server of their own.
 """
 from __future__ import annotations
 
