@@ -2,10 +2,13 @@
 
 What is expensive and read-only (the generated dataset, the models fit on it, the tiny serving bundle
 on disk) is built once per run through ``tmp_path_factory``; what a test may change (raw tables,
-event stores, servers) is built per test, and stores and servers are closed when the test ends.
+event stores, servers) is built per test, and stores and servers are closed when the test ends. One
+PostgreSQL server serves the session (each test that needs it takes a fresh database); tests that stop
+the database start a server of their own.
 """
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +20,8 @@ from src.service.app import create_app
 from src.service.store import SqliteListenStore
 from tests.helpers import dvc_project, synthetic
 from tests.helpers.bundles import tiny_bundle
+from tests.helpers.postgres import PostgresServer, require_postgres
+from tests.helpers.stores import BACKENDS, StoreBackend
 from tests.helpers.raw import tiny_raw_tables, write_raw
 from tests.helpers.server_process import ServerProcess
 from tests.helpers.service import service_process, settings_for
@@ -125,6 +130,38 @@ def open_store(tmp_path):
     yield open_
     for store in stores:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole session (tests take a fresh database each); stopped at the end."""
+    server = PostgresServer(require_postgres()).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_outage_server():
+    """A PostgreSQL server of the test's own, for tests that stop and start it (an outage)."""
+    server = PostgresServer(require_postgres()).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def run():
+    """``run(coroutine)`` on one event loop for the whole test (a PostgreSQL pool belongs to the loop it was made on)."""
+    with asyncio.Runner() as runner:
+        yield runner.run
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path, run) -> StoreBackend:
+    """Each store behaviour test runs against SQLite and against a real PostgreSQL (a fresh database)."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    backend = StoreBackend(request.param, tmp_path, run, server)
+    yield backend
+    backend.close_all()
 
 
 @pytest.fixture

@@ -279,10 +279,15 @@ def test_an_unavailable_event_store_answers_503_not_500(tmp_path, tiny_mapped, o
         assert client.post("/users/1/listens", json={"track_id": NOT_LISTENED}).status_code == 201
         with closing(sqlite3.connect(tmp_path / "events.sqlite")) as other:
             other.execute("DROP TABLE listens")  # reads fail too: 503, whatever the backend's own error
-        for read in ("/users/1/listens", "/users/1/recommendations"):
-            failed = client.get(read)
-            assert failed.status_code == 503 and failed.headers["retry-after"] == "1", failed.text
-            assert "event store unavailable" in failed.json()["error"]
+        failed = client.get("/users/1/listens")
+        assert failed.status_code == 503 and failed.headers["retry-after"] == "1", failed.text
+        assert "event store unavailable" in failed.json()["error"]
+        for path in ("/users/100/recommendations?k=3", "/users/100/recommendations/offline?k=3"):
+            # lists still come from the bundle, marked: the offline list, online listens left out
+            fallback = client.get(path)
+            assert fallback.status_code == 200 and "event store unavailable" in fallback.json()["degraded"]
+            assert [item["source"] for item in fallback.json()["items"]] == ["offline"] * 3
+        assert 'recsys_degraded_responses_total 2.0' in client.get("/metrics").text
         store.close()  # shutting down: reads and writes are refused with 503 too
         closed = client.post("/users/1/listens", json={"track_id": NOT_LISTENED})
         assert closed.status_code == 503 and "closed" in closed.json()["error"]
@@ -322,7 +327,8 @@ def test_every_answer_is_exactly_its_response_model(tiny, method, route, url, bo
     response = tiny.request(method, url, json=body)
     assert response.status_code == status, response.text
     model = response_models(tiny.app)[method, route] if status < 400 else ErrorBody
-    assert model.model_validate_json(response.content, strict=True).model_dump(mode="json") == response.json()
+    dumped = model.model_validate_json(response.content, strict=True).model_dump(mode="json", exclude_unset=True)
+    assert dumped == response.json()  # optional fields (``degraded``) are left out unless set
 
 
 def test_a_client_that_hangs_up_mid_body_is_counted_as_closed_not_as_a_500(tiny):

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
+from contextlib import closing
 
 import httpx
 import pytest
 
 from tests.helpers.bundles import tiny_bundle
+from tests.helpers.server_process import free_port
 from tests.helpers.service import kill_while_writing, service_command
 
 pytestmark = pytest.mark.slow  # a real `python -m src.service` per test
@@ -49,3 +52,18 @@ def test_refuses_a_public_address_without_token_and_a_missing_bundle(tmp_path):
     assert exposed.returncode == 2 and "RECSYS_WRITE_TOKEN" in exposed.stderr
     missing = service_command(tmp_path, {"RECSYS_BUNDLE_DIR": str(tmp_path / "nowhere")})
     assert missing.returncode == 2 and "dvc repro serving" in missing.stderr
+
+
+def test_a_newer_schema_or_an_unreachable_database_stops_the_service_with_a_message(tmp_path, postgres_server):
+    tiny_bundle(tmp_path / "bundle")
+    (tmp_path / "online").mkdir()
+    with closing(sqlite3.connect(tmp_path / "online/events.sqlite")) as events:
+        events.execute("PRAGMA user_version=99")
+    newer = service_command(tmp_path)
+    assert newer.returncode == 2 and "schema version 99 is newer" in newer.stderr, newer.stderr
+    url = postgres_server.new_database()
+    postgres_server.execute("CREATE TABLE listens (who text)", url.rsplit("/", 1)[1])
+    foreign = service_command(tmp_path, {"RECSYS_EVENTS_URL": url})
+    assert foreign.returncode == 2 and "not this service's schema" in foreign.stderr, foreign.stderr
+    nobody = service_command(tmp_path, {"RECSYS_EVENTS_URL": f"postgresql://me:secret@127.0.0.1:{free_port()}/x"})
+    assert nobody.returncode == 2 and "cannot be opened" in nobody.stderr and "secret" not in nobody.stderr

@@ -7,6 +7,7 @@ the mapped bundle (page cache) and the events database, and write their metrics 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -17,7 +18,8 @@ from src.recsys.serving.bundle_reader import BundleError, ServingBundle
 
 from .app import create_app
 from .observability import shared_metrics_dir
-from .settings import SettingsError, load_settings
+from .settings import SettingsError, load_settings, redacted
+from .store import StoreSchemaError, StoreUnavailable, prepare_store
 from .worker import LOG_FORMAT, freeze_heap
 
 
@@ -28,12 +30,16 @@ def main() -> int:
         settings = load_settings()
         settings.check_bind()
         bundle = ServingBundle.open(settings.bundle_dir)
-    except (SettingsError, BundleError) as error:
+        asyncio.run(prepare_store(settings))  # schema (and SQLite's WAL mode) set once, before any worker
+    except (SettingsError, BundleError, StoreSchemaError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as error:
+        print(f"error: the event store {redacted(settings.store_url)} cannot be opened: {error}", file=sys.stderr)
         return 2
     disable_created_metrics()  # halves /metrics; the *_created series are not used
     log.info("bundle %s from %s (%s users with recommendations); events in %s (synchronous=%s)", bundle.version,
-             settings.bundle_dir, bundle.manifest["counts"]["users_with_recommendations"], settings.events_db,
+             settings.bundle_dir, bundle.manifest["counts"]["users_with_recommendations"], redacted(settings.store_url),
              settings.synchronous)
     options = dict(host=settings.host, port=settings.port, loop="uvloop", http="httptools", access_log=False,
                    log_level="info", timeout_graceful_shutdown=5)

@@ -23,7 +23,7 @@ from .methods import add_head_routes
 from .observability import Metrics, MetricsMiddleware
 from .routes import router
 from .settings import Settings
-from .store import ListenStore, SqliteListenStore
+from .store import ListenStore, open_store
 
 
 def create_app(settings: Settings, bundle: ServingBundle | None = None, store: ListenStore | None = None,
@@ -41,8 +41,7 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
         nonlocal bundle
         service = Service(settings, metrics,
                           bundle if bundle is not None else ServingBundle.open(settings.bundle_dir),
-                          store if store is not None else SqliteListenStore(settings.events_db, settings.synchronous,
-                                                                            settings.max_online_listens))
+                          store if store is not None else await open_store(settings))
         metrics.set_bundle(service.bundle.version)
         app.state.service = service
         bundle = service = None  # only app.state holds the bundle: a switch unmaps the old one (and frees its disk)
@@ -58,7 +57,7 @@ def create_app(settings: Settings, bundle: ServingBundle | None = None, store: L
             async with watching(watcher):
                 yield
         finally:
-            app.state.service.store.close()
+            await app.state.service.store.aclose()
 
     app = FastAPI(title="Music recommendations", lifespan=lifespan,
                   description="Blended offline + online recommendations, listens, similar tracks. "

@@ -65,6 +65,8 @@ class Metrics:
                              ["mode", "source"], registry=self.registry)
         self.cold = Counter("recsys_cold_responses", "Recommendation responses for users without personal "
                             "recommendations (popular fallback), by mode", ["mode"], registry=self.registry)
+        self.degraded = Counter("recsys_degraded_responses", "Recommendation responses built without the event "
+                                "store (it was unavailable): the bundle's list alone", registry=self.registry)
         self.bundle = Gauge("recsys_bundle_info", "The serving bundle in use (value 1)", ["version"],
                             registry=self.registry, multiprocess_mode="mostrecent")  # the last worker's word
         self._children: dict[tuple, tuple] = {}
@@ -87,6 +89,9 @@ class Metrics:
                 self._item_children[mode, code].inc(count)
         if ranked.cold:
             self.cold.labels(mode).inc()
+
+    def observe_degraded(self) -> None:
+        self.degraded.inc()
 
     def set_bundle(self, version: str) -> None:
         if self._version not in (None, version):

@@ -3,7 +3,9 @@
 Lists come only from ``src.recsys.serving.blend.blend_for_user`` (the code the replay evaluation scores);
 a handler fetches the user's online listens, calls it, and shapes the JSON. Handlers are ``async``
 and do no blocking I/O beyond bounded reads: blend_for_user is ~0.05-0.2 ms of numpy, a store read is one
-index range of at most ``max_online_listens`` rows, and writes are committed by the store's writer thread.
+index range of at most ``max_online_listens`` rows, and writes are group-committed by the store.
+When the event store cannot answer, recommendations still come from the bundle (the offline list, marked
+``degraded``), while listen reads and writes answer 503: a list without the latest listens beats none.
 """
 from __future__ import annotations
 
@@ -19,21 +21,29 @@ from .deps import Service, ServiceDep
 from .errors import error_response, json_response
 from .schemas import (K, ErrorBody, Health, Limit, ListenIn, ListenOut, Listens, Ready, Recommendations, Similar,
                       TrackId, UserId, iso, parse_listen)
+from .store import StoreUnavailable
 
 router = APIRouter()
+NO_LISTENS = np.empty(0, dtype=np.int32)
 _ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422)}
 
 
 async def _recommendations(service: Service, user_id: int, k: int, mode: str) -> Response:
-    heard = await service.store.heard(user_id)
+    """The list for ``user_id``; without the event store (down), the bundle's list alone, marked ``degraded``."""
+    try:
+        heard, degraded = await service.store.heard(user_id), None
+    except StoreUnavailable as error:
+        service.metrics.observe_degraded()
+        heard, degraded = NO_LISTENS, f"event store unavailable ({error}): online listens left out"
     ranked = blend_for_user(service.bundle, user_id, heard, k, service.bundle.blend, mode)
     service.metrics.observe_list(mode, ranked)
     items = [{"track_id": track, "name": name, "source": LIST_SOURCES[source], "score": score}
              for track, name, source, score in zip(ranked.track_ids.tolist(), service.bundle.catalog.names(ranked.track_ids),
                                                    ranked.sources.tolist(),
                                                    ranked.scores.astype(np.float64).round(6).tolist())]
-    return json_response({"user_id": user_id, "mode": mode, "k": k, "cold": ranked.cold,
-                          "bundle_version": service.bundle.version, "items": items})
+    body = {"user_id": user_id, "mode": mode, "k": k, "cold": ranked.cold,
+            "bundle_version": service.bundle.version, "items": items}
+    return json_response(body if degraded is None else {**body, "degraded": degraded})
 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, responses=_ERRORS,
@@ -103,7 +113,7 @@ async def health(service: ServiceDep):
 @router.get("/ready", response_model=Ready, responses={503: {"model": ErrorBody}}, tags=["operations"],
             summary="Ready to serve: bundle mapped and event store reachable")
 async def ready(service: ServiceDep):
-    if not service.store.ready():
+    if not await service.store.ready():
         return error_response(503, "not ready: the event store is not reachable")
     return json_response({"ready": True, "bundle_version": service.bundle.version,
                           "listens_store": type(service.store).__name__})

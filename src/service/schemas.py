@@ -102,6 +102,8 @@ class Recommendations(BaseModel):
     cold: bool = Field(description="the user has no personal recommendations (popular stands in)")
     bundle_version: str
     items: list[Item]
+    degraded: str | None = Field(None, description="present only when the event store could not be read: the "
+                                 "list comes from the bundle alone (online listens left out); says why")
 
 
 class ListenOut(BaseModel):

@@ -9,13 +9,14 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 MAX_BODY_BYTES = 4096  # a listen is ~60 bytes of JSON; anything near this is not a listen
 MIN_ONLINE_LISTENS = 10  # above any sensible `recent_listens` the blend search may choose
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class SettingsError(ValueError):
@@ -35,6 +36,13 @@ class Settings:
     max_online_listens: int = 5000  # latest online listens read per request (candidates and "already heard")
     max_body_bytes: int = MAX_BODY_BYTES
     workers: int = 1  # uvicorn worker processes on the one port (one process holds one core)
+    events_url: str | None = None  # a postgresql:// URL: the shared event store; None: SQLite at events_db
+    events_pool_size: int = 4  # PostgreSQL connections per worker process
+
+    @property
+    def store_url(self) -> str:
+        """Where listens go, as a URL (``events_url``, or SQLite's file as ``sqlite:///path``)."""
+        return self.events_url or f"sqlite:///{self.events_db}"
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -47,6 +55,12 @@ class Settings:
                                 f"candidates read the latest listens), got {self.max_online_listens!r}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
             raise SettingsError(f"workers: expected an integer 1..64, got {self.workers!r}")
+        if self.events_url is not None and not self.events_url.startswith(POSTGRES_SCHEMES):
+            raise SettingsError(f"events_url: expected sqlite:///path or postgresql://user@host:port/db, "
+                                f"got {self.events_url.split('@')[-1]!r}")
+        if isinstance(self.events_pool_size, bool) or not isinstance(self.events_pool_size, int) \
+                or not 1 <= self.events_pool_size <= 100:
+            raise SettingsError(f"events_pool_size: expected an integer 1..100, got {self.events_pool_size!r}")
         if self.write_token is not None and not self.write_token.strip():
             raise SettingsError("RECSYS_WRITE_TOKEN: set but empty; unset it or give a real token")
 
@@ -102,9 +116,12 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
             raise SettingsError(f"{key}: expected an integer {expected}, got {value!r}") from None
 
     port = integer("port", "RECSYS_PORT", 8000, "0..65535")
+    events_db, events_url = events_target(service, base, env, path)
     return Settings(
         bundle_dir=path("bundle_dir", "RECSYS_BUNDLE_DIR"),
-        events_db=path("events_db", "RECSYS_EVENTS_DB"),
+        events_db=events_db,
+        events_url=events_url,
+        events_pool_size=integer("events_pool_size", "RECSYS_EVENTS_POOL_SIZE", Settings.events_pool_size, "1..100"),
         host=env.get("RECSYS_HOST", str(service.get("host", "127.0.0.1"))),
         port=port,
         write_token=env.get("RECSYS_WRITE_TOKEN"),
@@ -112,3 +129,32 @@ def settings_from(service: dict[str, Any], base: Path, env: Mapping[str, str]) -
         max_online_listens=service.get("max_online_listens", Settings.max_online_listens),
         workers=integer("workers", "RECSYS_WORKERS", Settings.workers, "1..64"),
     )
+
+
+def events_target(service: dict[str, Any], base: Path, env: Mapping[str, str],
+                  path: Callable[[str, str], Path]) -> tuple[Path, str | None]:
+    """(SQLite file, PostgreSQL URL or None) from ``RECSYS_EVENTS_URL`` / ``service.events_url``, else ``events_db``.
+
+    ``sqlite:///relative/path`` (three slashes; four for an absolute one) names the SQLite file; in
+    params.yaml a relative one is relative to that file, like ``events_db``. Any other URL is returned as
+    the events URL, for ``Settings`` to check.
+    """
+    from_env = "RECSYS_EVENTS_URL" in env
+    url = env["RECSYS_EVENTS_URL"] if from_env else service.get("events_url")
+    if not url:
+        return path("events_db", "RECSYS_EVENTS_DB"), None
+    url = str(url)
+    if url.startswith("sqlite:///"):
+        file = Path(url.removeprefix("sqlite:///"))
+        return (file if from_env or file.is_absolute() else base / file), None
+    unused = "events_db" not in service and "RECSYS_EVENTS_DB" not in env  # not needed beside a database URL
+    return (base / "events.sqlite" if unused else path("events_db", "RECSYS_EVENTS_DB")), url
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return f"{scheme}://{credentials}{at}{host}"
