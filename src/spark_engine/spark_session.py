@@ -6,6 +6,9 @@ naming the settings and Spark's own first line, so the stage stops with one mess
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -41,26 +44,57 @@ def session_conf(settings: SparkSettings, app: str) -> dict[str, str]:
     }
 
 
-def first_line(error: BaseException) -> str:
+def first_line(error: BaseException, java_output: str = "") -> str:
+    """Spark's reason in one line: the JVM's exception message when it printed one, else the Python error's."""
+    for line in java_output.splitlines():
+        if line.startswith("Exception in thread") or line.startswith("Error: "):
+            return line.split(": ", 1)[-1].strip() if ": " in line else line.strip()
     text = str(error).strip().splitlines()
     return next((line.strip() for line in text if line.strip()), type(error).__name__)
 
 
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Collect what the process and its children (spark-submit's JVM) write to stderr; yields a list that holds
+    the text afterwards. The caller decides whether to show it: a failed start shows one line, not the trace."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    holder: list[str] = []
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield holder
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            holder.append(sink.read().decode(errors="replace"))
+
+
 def start_session(settings: SparkSettings, app: str) -> SparkSession:
     """A Spark session for ``settings``; ``ConfigError`` naming them when Spark cannot start one."""
-    Path(settings.local_dir).mkdir(parents=True, exist_ok=True) if "://" not in settings.local_dir else None
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers run this interpreter (its numpy)
+    Path(settings.local_dir).mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder
     for key, value in session_conf(settings, app).items():
         builder = builder.config(key, value)
-    try:
-        spark = builder.getOrCreate()
-        spark.sparkContext.setLogLevel("ERROR")
-        spark.range(1).count()  # executors answer: a master that accepts no work fails here, not mid-stage
-    except Exception as error:  # py4j / PySpark errors: turn the Java failure into one line naming the settings
+    failure = None
+    with captured_stderr() as output:
+        try:
+            spark = builder.getOrCreate()
+            spark.sparkContext.setLogLevel("ERROR")
+            spark.sparkContext.setCheckpointDir(settings.checkpoint_dir)
+            spark.range(1).count()  # executors answer: a master that accepts no work fails here, not mid-stage
+        except Exception as error:  # py4j / PySpark errors: the Java failure becomes one line naming the settings
+            failure = error
+    if failure is not None:
         raise ConfigError(
             f"params.yaml: engine.spark (master {settings.master!r}, driver_memory {settings.driver_memory!r}, "
-            f"executor_memory {settings.executor_memory!r}): Spark could not start a session: {first_line(error)}"
+            f"executor_memory {settings.executor_memory!r}): Spark could not start a session: "
+            f"{first_line(failure, output[0])}"
         ) from None
+    sys.stderr.write(output[0])  # a good start's warnings stay visible
     return spark
 
 

@@ -43,6 +43,7 @@ class SparkSettings(Config):
     executor_memory: str = param("engine.spark.executor_memory", memory_size())
     shuffle_partitions: int = param("engine.spark.shuffle_partitions", integer(1))
     local_dir: str = param("engine.spark.local_dir", text())  # scratch space for shuffles and spills
+    checkpoint_dir: str = param("engine.spark.checkpoint_dir", text())  # ALS cuts its lineage here: shared on a cluster
 
 
 @dataclasses.dataclass(frozen=True)
