@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from src.recsys import evaluation
+from src.recsys import eda_stats, evaluation, sequences
 from src.recsys.columns import PAIR_COLUMNS, SCORE, TRACK
 from src.recsys.config import ConfigError
 from src.recsys.io import DataValidationError, write_json, write_parquet
@@ -98,6 +98,33 @@ def default_data(spark, generated, tmp_path_factory) -> dict:
 
 def test_spark_stages_write_what_the_local_engine_writes_on_the_generated_data(default_data):
     assert_same_files(default_data)
+
+
+def eda_numbers_locally(events_path: Path, items: pd.DataFrame) -> tuple[dict, pd.DataFrame, np.ndarray]:
+    events = pd.read_parquet(events_path)
+    started_at = events["started_at"].to_numpy()
+    user_counts = eda_stats.events_per_user(events["user_id"].to_numpy())
+    summary = eda_stats.eda_summary(items, user_counts, started_at)
+    summary["sequences"] = sequences.sequence_stats(
+        events["user_id"].to_numpy(), sequences.day_numbers(started_at), events["track_seq"].to_numpy(),
+        events["track_id"].to_numpy(), items["track_id"].to_numpy(), items["albums"], items["artists"])
+    return summary, eda_stats.events_per_day(started_at), user_counts
+
+
+@pytest.mark.parametrize("data", ["generated", "dirty"])
+def test_spark_eda_aggregates_equal_the_local_ones(spark, default_data, raw_dir, tmp_path, data):
+    from src.spark_engine.spark_eda import event_aggregates
+
+    folders = default_data if data == "generated" else run_both(spark, raw_dir, tmp_path, split_date="2022-02-03")
+    items = pd.read_parquet(folders["local"] / "items.parquet")
+    summary, per_day, user_counts = eda_numbers_locally(folders["local"] / "events.parquet", items)
+    found = event_aggregates(spark, folders["spark"] / "events.parquet", items)
+    np.testing.assert_array_equal(found.user_counts, user_counts)
+    pd.testing.assert_frame_equal(eda_stats.day_table(found.days, found.day_counts), per_day)
+    on_spark = eda_stats.summary_of(items, found.user_counts, found.events, found.first, found.last)
+    on_spark["sequences"] = found.sequences
+    assert json.dumps(on_spark, sort_keys=False) == json.dumps(summary, sort_keys=False)
+    assert summary["sequences"]["consecutive_pairs"] > 0
 
 
 def test_spark_split_samples_train_as_the_local_engine(spark, default_data, tmp_path):

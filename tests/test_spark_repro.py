@@ -11,7 +11,7 @@ from tests.helpers.dvc_project import Project, lock_md5s
 
 pytestmark = pytest.mark.slow
 
-SWITCHED = ["clean", "played_next", "popular", "split"]  # the stages that declare engine.name
+SWITCHED = ["clean", "eda", "played_next", "popular", "split"]  # the stages that declare engine.name
 
 
 def metric_files(project: Project) -> dict[str, bytes]:
@@ -28,11 +28,8 @@ def test_engine_spark_reproduces_the_local_outputs_and_metrics(built_project, tm
     outputs, metrics = lock_md5s((project.root / "dvc.lock").read_text()), metric_files(project)
     local_metrics = project.dvc("metrics", "show", "--json").stdout
 
-    def on_spark(params):
+    def on_spark(params):  # only the switch: engine.spark's settings are read (and declared) by als too
         params["engine"]["name"] = "spark"
-        params["engine"]["spark"].update(shuffle_partitions=2, driver_memory="1g", executor_memory="1g",
-                                         local_dir=str(tmp_path / "scratch"),
-                                         checkpoint_dir=str(tmp_path / "scratch" / "checkpoints"))
 
     project.set_params(on_spark)
     ran, log = project.repro()
