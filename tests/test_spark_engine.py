@@ -27,7 +27,7 @@ from src.recsys.time_split import time_split
 from src.spark_engine.spark_settings import EngineConfig
 from src.stages.clean import clean_locally
 from tests.helpers import REPO_ROOT, synthetic
-from tests.helpers.raw import run_stage, write_raw
+from tests.helpers.raw import run_stage, tiny_raw_tables, write_raw
 
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 PLAYED_NEXT = {key: PARAMS["played_next"][key]
@@ -96,6 +96,13 @@ def default_data(spark, generated, tmp_path_factory) -> dict:
     return run_both(spark, generated.raw_dir, tmp_path_factory.mktemp("engines"))
 
 
+@pytest.fixture(scope="module")
+def dirty_data(spark, tmp_path_factory) -> dict:
+    """Both engines on the tiny raw tables with every defect (helpers/raw.py)."""
+    base = tmp_path_factory.mktemp("dirty")
+    return run_both(spark, write_raw(base / "raw", tiny_raw_tables()), base, split_date="2022-02-03")
+
+
 def test_spark_stages_write_what_the_local_engine_writes_on_the_generated_data(default_data):
     assert_same_files(default_data)
 
@@ -111,11 +118,11 @@ def eda_numbers_locally(events_path: Path, items: pd.DataFrame) -> tuple[dict, p
     return summary, eda_stats.events_per_day(started_at), user_counts
 
 
-@pytest.mark.parametrize("data", ["generated", "dirty"])
-def test_spark_eda_aggregates_equal_the_local_ones(spark, default_data, raw_dir, tmp_path, data):
+@pytest.mark.parametrize("data", ["default", "dirty"])
+def test_spark_eda_aggregates_equal_the_local_ones(spark, request, data):
     from src.spark_engine.spark_eda import event_aggregates
 
-    folders = default_data if data == "generated" else run_both(spark, raw_dir, tmp_path, split_date="2022-02-03")
+    folders = request.getfixturevalue(f"{data}_data")
     items = pd.read_parquet(folders["local"] / "items.parquet")
     summary, per_day, user_counts = eda_numbers_locally(folders["local"] / "events.parquet", items)
     found = event_aggregates(spark, folders["spark"] / "events.parquet", items)
@@ -137,10 +144,9 @@ def test_spark_split_samples_train_as_the_local_engine(spark, default_data, tmp_
         pd.testing.assert_frame_equal(got, want)
 
 
-def test_spark_stages_on_the_dirty_raw_tables(spark, raw_dir, tmp_path):
-    folders = run_both(spark, raw_dir, tmp_path, split_date="2022-02-03")
-    assert_same_files(folders)
-    report = json.loads((folders["spark"] / "data_quality.json").read_text())
+def test_spark_stages_on_the_dirty_raw_tables(dirty_data):
+    assert_same_files(dirty_data)
+    report = json.loads((dirty_data["spark"] / "data_quality.json").read_text())
     assert report["events_removed_duplicate"] == 1 and report["tracks_removed_duplicate_id"] == 1
 
 

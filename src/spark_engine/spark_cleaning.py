@@ -2,7 +2,7 @@
 
 The events (the big table) and the track rules run as Spark jobs. What the downstream stages read is one
 parquet file per table, so the results are collected on the driver in the input order and written there:
-the kept tracks (1M rows at full size) and the catalog tables are assembled with the local functions.
+the kept tracks (1M rows at full size), the items and the catalog tables are assembled with the local functions.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from src.recsys.arrays import lookup_sorted
-from src.recsys.catalogs import CATALOG_KINDS, entity_catalog, names_of, track_catalog
+from src.recsys.catalogs import items_table, processed_tables
 from src.recsys.cleaning import INT32_MAX, LIST_COLUMNS, Events
 from src.recsys.columns import EVENT_COLUMNS, STARTED_AT, TRACK, TRACK_SEQ, USER
 from src.recsys.validation import validate_raw_dir, validate_values
@@ -125,17 +125,11 @@ def clean_events(spark: SparkSession, raw_dir: Path, kept_track_ids: np.ndarray,
     return clean, report, listens
 
 
-def items_of(tracks: pa.Table, catalog: pd.DataFrame, listens: pd.DataFrame) -> pd.DataFrame:
-    """``catalogs.build_items`` with the listens counted by Spark instead of from the events on the driver."""
-    track_ids = tracks[TRACK].to_numpy().astype(np.int32)
-    names = names_of(catalog, "track").set_index("id")["name"]
-    items = pd.DataFrame({TRACK: track_ids, "name": names.reindex(track_ids.astype(np.int64)).to_numpy()})
-    for column in CATALOG_KINDS:
-        items[column] = tracks[column].to_pandas()
+def listens_lookup(listens: pd.DataFrame):
+    """``listens_of(track_ids)`` for ``catalogs.items_table`` from Spark's (``track_id``, ``listens``) counts."""
     listens = listens.sort_values(TRACK)
-    items["listens"] = lookup_sorted(listens[TRACK].to_numpy(np.int64), listens["listens"].to_numpy(np.int64),
-                                     track_ids.astype(np.int64), 0)
-    return items
+    return lambda track_ids: lookup_sorted(listens[TRACK].to_numpy(np.int64), listens["listens"].to_numpy(np.int64),
+                                           track_ids.astype(np.int64), 0)
 
 
 def clean(spark: SparkSession, raw_dir: Path, min_user_events: int
@@ -146,10 +140,5 @@ def clean(spark: SparkSession, raw_dir: Path, min_user_events: int
     catalog = pd.read_parquet(raw_dir / "catalog_names.parquet", columns=["id", "type", "name"])
     tracks, track_report = clean_tracks(spark, raw_dir, catalog)
     events, event_report, listens = clean_events(spark, raw_dir, tracks[TRACK].to_numpy(), min_user_events)
-    items = items_of(tracks, catalog, listens)
-    track_report["tracks_without_name"] = int(items["name"].isna().sum())
-    track_report["tracks_never_listened"] = int((items["listens"] == 0).sum())
-    outputs = {f"catalog_{column}": entity_catalog(tracks, catalog, column) for column in CATALOG_KINDS}
-    outputs["catalog_tracks"] = track_catalog(catalog, items)
-    outputs["items"] = items
-    return outputs, events, {**track_report, **event_report}
+    outputs, item_counts = processed_tables(tracks, catalog, items_table(tracks, catalog, listens_lookup(listens)))
+    return outputs, events, {**track_report, **item_counts, **event_report}

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 
 from src.recsys import paths
-from src.recsys.catalogs import CATALOG_KINDS, build_items, entity_catalog, track_catalog
+from src.recsys.catalogs import build_items, processed_tables
 from src.recsys.cleaning import Events, clean_events, clean_tracks, read_events, read_tracks
 from src.recsys.config import Config, integer, param, section, text
 from src.recsys.io import timed, write_json, write_parquet
@@ -58,13 +58,8 @@ def clean_locally(raw_dir: Path, min_user_events: int, logger: logging.Logger
         events, event_report = clean_events(events, tracks["track_id"].to_numpy(), min_user_events, nulls)
 
     with timed(logger, "building items and catalogs"):
-        items = build_items(tracks, catalog, events.track_id)
-        track_report["tracks_without_name"] = int(items["name"].isna().sum())
-        track_report["tracks_never_listened"] = int((items["listens"] == 0).sum())
-        outputs = {f"catalog_{column}": entity_catalog(tracks, catalog, column) for column in CATALOG_KINDS}
-        outputs["catalog_tracks"] = track_catalog(catalog, items)
-        outputs["items"] = items
-    return outputs, events, {**track_report, **event_report}
+        outputs, item_counts = processed_tables(tracks, catalog, build_items(tracks, catalog, events.track_id))
+    return outputs, events, {**track_report, **item_counts, **event_report}
 
 
 if __name__ == "__main__":
