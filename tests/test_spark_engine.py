@@ -236,3 +236,17 @@ def test_a_spark_session_that_cannot_start_stops_the_stage_with_one_message(raw_
     assert "Spark could not start a session" in result.stderr
     assert "Traceback" not in result.stderr and "\tat org.apache" not in result.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
+
+
+def test_spark_without_pyspark_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from src.spark_engine import spark_settings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(spark_settings.importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pyspark" else real(name, *args))
+    with pytest.raises(ConfigError, match=r"engine.name = 'spark': expected local, or pyspark installed for spark "
+                                          r"\(pip install -r requirements-spark.txt"):
+        EngineConfig.from_params(with_engine())
+    assert not EngineConfig.from_params(PARAMS).on_spark  # the local engine needs nothing

@@ -5,6 +5,7 @@ No pyspark here: every stage with a Spark variant reads this config, also on the
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from typing import Any
 
@@ -46,26 +47,30 @@ class SparkSettings(Config):
     checkpoint_dir: str = param("engine.spark.checkpoint_dir", text())  # ALS cuts its lineage here: shared on a cluster
 
 
+def check_installed(key: str, name: str) -> None:
+    """Spark chosen without pyspark installed: one message saying what to install, before any data is read."""
+    if name == "spark" and importlib.util.find_spec("pyspark") is None:
+        raise invalid(key, name, "local, or pyspark installed for spark (pip install -r requirements-spark.txt; "
+                                 "Java 17 on the PATH)")
+
+
+class EngineSwitch(Config):
+    """Base of the switches (a ``name`` field, local or spark, and the Spark settings): choosing Spark without
+    pyspark fails as a parameter error, and ``on_spark`` tells the stage which engine runs."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        key = next(field.metadata["key"] for field in dataclasses.fields(self) if field.name == "name")
+        check_installed(key, self.name)
+
+    @property
+    def on_spark(self) -> bool:
+        return self.name == "spark"
+
+
 @dataclasses.dataclass(frozen=True)
-class EngineConfig(Config):
+class EngineConfig(EngineSwitch):
     """What a data stage with a Spark variant reads: the switch and, for ``spark``, the session settings."""
 
     name: str = param("engine.name", text(ENGINES))
     spark: SparkSettings = section(SparkSettings)
-
-    @property
-    def on_spark(self) -> bool:
-        return self.name == "spark"
-
-
-@dataclasses.dataclass(frozen=True)
-class AlsEngineConfig(Config):
-    """ALS's own switch (``als.engine``): Spark's ALS is not bit-equal to implicit's, so it is chosen apart
-    from the data stages, whose Spark outputs equal the local ones."""
-
-    name: str = param("als.engine", text(ENGINES))
-    spark: SparkSettings = section(SparkSettings)
-
-    @property
-    def on_spark(self) -> bool:
-        return self.name == "spark"

@@ -7,12 +7,21 @@ import pandas as pd
 from src.recsys import paths
 from src.recsys.als_model import AlsFitConfig, fit_als
 from src.recsys.columns import PAIR_COLUMNS
-from src.recsys.config import Config, boolean, integer, param, section
+from src.recsys.config import Config, boolean, integer, param, section, text
 from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.io import progress_logger, timed, write_parquet
 from src.recsys.stage_runner import stage
 from src.recsys.topk import top_k_scores
-from src.spark_engine.spark_settings import AlsEngineConfig
+from src.spark_engine.spark_settings import ENGINES, EngineSwitch, SparkSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class AlsEngineConfig(EngineSwitch):
+    """ALS's own switch (``als.engine``): Spark's ALS is not bit-equal to implicit's, so it is chosen apart
+    from the data stages, whose Spark outputs equal the local ones (docs/spark.md)."""
+
+    name: str = param("als.engine", text(ENGINES))
+    spark: SparkSettings = section(SparkSettings)
 
 
 @dataclasses.dataclass(frozen=True)
