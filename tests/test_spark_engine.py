@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from src.recsys import eda_stats, evaluation, sequences
-from src.recsys.columns import PAIR_COLUMNS, SCORE, TRACK
+from src.recsys.columns import PAIR_COLUMNS
 from src.recsys.config import ConfigError
 from src.recsys.io import DataValidationError, write_json, write_parquet
 from src.recsys.popularity import top_popular
