@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"  # stage commands run `python` from the venv
 export DVC_NO_ANALYTICS=1
+# params that select Spark (engine.name or als.engine: spark, docs/spark.md) need pyspark and Java 17
+if python -c 'import sys, yaml; p = yaml.safe_load(open("params.yaml")); sys.exit(0 if "spark" in (p["engine"]["name"], p["als"]["engine"]) else 1)'; then
+  python -m pip install --quiet -r requirements-spark.txt
+fi
 dvc repro "$@"
 if [ "${RECSYS_PUSH:-1}" != "0" ]; then
   remote="$(dvc remote default 2>/dev/null || true)"

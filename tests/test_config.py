@@ -102,7 +102,7 @@ def test_configs_are_frozen_and_validated_when_built_directly():
 
 
 def test_an_unquoted_yaml_date_is_a_day():
-    assert SplitConfig.from_params(yaml.safe_load("split: {date: 2022-12-16, train_sample_frac: 1, seed: 1}")).date \
+    assert SplitConfig.from_params({**PARAMS, **yaml.safe_load("split: {date: 2022-12-16, train_sample_frac: 1, seed: 1}")}).date \
         == "2022-12-16"
 
 

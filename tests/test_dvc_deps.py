@@ -17,7 +17,7 @@ import yaml
 from src.recsys import paths
 from tests.helpers import REPO_ROOT
 
-PACKAGE_MARKERS = {"src/__init__.py", "src/recsys/__init__.py"}
+PACKAGE_MARKERS = {"src/__init__.py", "src/recsys/__init__.py", "src/spark_engine/__init__.py"}
 STAGES_PACKAGE = "src/stages/__init__.py"  # runs before every stage: pins the BLAS kernels
 PATH_REGISTRY = "src/recsys/paths.py"  # mirrored by dvc.yaml's deps and outs (module docstring)
 

@@ -186,12 +186,14 @@ def assert_nothing_written(workdir):
     assert not (workdir / "metrics").exists()
 
 
-def test_clean_stage_fails_cleanly_on_bad_schema(tmp_path, raw_dir, raw_tables):
+@pytest.mark.parametrize("engine", ["local", "spark"])
+def test_clean_stage_fails_cleanly_on_bad_schema(tmp_path, raw_dir, raw_tables, engine):
+    """On both engines: the footers are checked before Spark starts, with the same message."""
     tracks = raw_tables["tracks.parquet"]
     pq.write_table(replace_column(tracks, "genres", pa.array(["pop"] * tracks.num_rows)), raw_dir / "tracks.parquet")
     workdir = tmp_path / "work"
     workdir.mkdir()
-    write_params(workdir, raw_dir)
+    write_params(workdir, raw_dir, engine=engine)
     result = run_stage("clean", workdir)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr  # one clear message, not a stack trace

@@ -25,6 +25,11 @@ def occurrences(values: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 def build_items(tracks: pa.Table, catalog: pd.DataFrame, event_track_ids: np.ndarray) -> pd.DataFrame:
     """Kept tracks with their name (null when the catalog has none) and listens in the clean events."""
+    return items_table(tracks, catalog, lambda track_ids: occurrences(event_track_ids, track_ids))
+
+
+def items_table(tracks: pa.Table, catalog: pd.DataFrame, listens_of) -> pd.DataFrame:
+    """``build_items`` with the listens from ``listens_of(track_ids)`` (counted elsewhere: the Spark engine)."""
     track_ids = tracks["track_id"].to_numpy().astype(np.int32)
     names = names_of(catalog, "track").set_index("id")["name"]
     items = pd.DataFrame({
@@ -33,8 +38,19 @@ def build_items(tracks: pa.Table, catalog: pd.DataFrame, event_track_ids: np.nda
     })
     for column in CATALOG_KINDS:
         items[column] = tracks[column].to_pandas()
-    items["listens"] = occurrences(event_track_ids, track_ids)
+    items["listens"] = listens_of(track_ids)
     return items
+
+
+def processed_tables(tracks: pa.Table, catalog: pd.DataFrame, items: pd.DataFrame
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """The clean stage's tables but the events (by file name), and the items' counts for data_quality."""
+    counts = {"tracks_without_name": int(items["name"].isna().sum()),
+              "tracks_never_listened": int((items["listens"] == 0).sum())}
+    outputs = {f"catalog_{column}": entity_catalog(tracks, catalog, column) for column in CATALOG_KINDS}
+    outputs["catalog_tracks"] = track_catalog(catalog, items)
+    outputs["items"] = items
+    return outputs, counts
 
 
 def entity_catalog(tracks: pa.Table, catalog: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -31,7 +31,11 @@ def log_histogram(counts: np.ndarray, bins: int) -> pd.DataFrame:
 
 
 def events_per_day(started_at: np.ndarray) -> pd.DataFrame:
-    days, counts = np.unique(started_at.astype("datetime64[D]"), return_counts=True)
+    return day_table(*np.unique(started_at.astype("datetime64[D]"), return_counts=True))
+
+
+def day_table(days: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """Events per day (``days`` as datetime64[D], ascending) as the plot's table."""
     return pd.DataFrame({"date": pd.to_datetime(days).strftime("%Y-%m-%d"), "events": counts})
 
 
@@ -54,14 +58,20 @@ def top_entities(items: pd.DataFrame, catalog: pd.DataFrame, column: str, n: int
 
 
 def eda_summary(items: pd.DataFrame, user_counts: np.ndarray, started_at: np.ndarray) -> dict:
+    return summary_of(items, user_counts, len(started_at), started_at.min(), started_at.max())
+
+
+def summary_of(items: pd.DataFrame, user_counts: np.ndarray, events: int, first: np.datetime64,
+               last: np.datetime64) -> dict:
+    """The summary of metrics/eda.json from the counts (``first``/``last``: the first and last listen)."""
     listened = items["listens"].to_numpy()
     return {
-        "events": int(len(started_at)),
+        "events": int(events),
         "users": int(len(user_counts)),
         "tracks": int(len(items)),
         "share_tracks_never_listened": float((listened == 0).mean()),
         "listens_per_track": distribution_summary(listened[listened > 0]),
         "listens_per_user": distribution_summary(user_counts),
-        "first_day": str(started_at.min().astype("datetime64[D]")),
-        "last_day": str(started_at.max().astype("datetime64[D]")),
+        "first_day": str(first.astype("datetime64[D]")),
+        "last_day": str(last.astype("datetime64[D]")),
     }

@@ -145,9 +145,20 @@ def sequence_stats(user_id: np.ndarray, day: np.ndarray, track_seq: np.ndarray, 
     artist = by_track(catalog_track_ids, dense_codes(first_ids(artists)), size)
     album = by_track(catalog_track_ids, album_codes, size)
     successor = album_successors(catalog_track_ids, album_codes, size)
-    counts = count_pairs(user_id, day, track_id, artist, album, successor, chunk)
+    return sequence_summary(len(user_id), count_pairs(user_id, day, track_id, artist, album, successor, chunk))
 
-    listens = len(user_id)
+
+def track_features(catalog_track_ids: np.ndarray, albums, artists) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per catalog track (in ``catalog_track_ids`` order): its first artist's and album's codes (-1 when none)
+    and the next track of its album (-1 when last or none): what ``count_pairs`` compares."""
+    size = int(catalog_track_ids.max(initial=-1)) + 1
+    album_codes = dense_codes(first_ids(albums))
+    successor = album_successors(catalog_track_ids, album_codes, size)
+    return dense_codes(first_ids(artists)), album_codes, successor[catalog_track_ids]
+
+
+def sequence_summary(listens: int, counts: dict[str, int]) -> dict:
+    """The `sequences` block from the listen count and ``count_pairs``'s counts."""
     user_days = listens - counts["pairs"]
     runs = listens - counts["same_artist"]
     return {

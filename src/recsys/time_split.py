@@ -5,7 +5,22 @@ import numpy as np
 import pandas as pd
 
 from .columns import STARTED_AT, TRACK, USER
-from .config import invalid
+from .config import ConfigError, invalid
+
+
+def empty_side(split_date: str, all_test: bool, first, last) -> ConfigError:
+    """The error of a split date that leaves train (``all_test``) or test empty; ``first``/``last`` listens."""
+    first, last = (pd.Timestamp(day).date().isoformat() for day in (first, last))
+    return invalid("split.date", split_date, f"a day after the first listen ({first}) and on or before the "
+                   f"last ({last}): {'train' if all_test else 'test'} would hold no events")
+
+
+def check_report(report: dict[str, int], split_date: str, train_sample_frac: float) -> None:
+    """A split whose train (after sampling) or test (after dropping unknown tracks) is empty is a param error."""
+    if report["train_events"] == 0:
+        raise invalid("split.train_sample_frac", train_sample_frac, "a share that keeps some train events")
+    if report["test_events"] == 0:
+        raise invalid("split.date", split_date, "a day that leaves test events on tracks known in train")
 
 
 def time_split(
@@ -21,9 +36,7 @@ def time_split(
     started_at = events[STARTED_AT].to_numpy()
     is_test = started_at >= np.datetime64(pd.Timestamp(split_date))
     if len(events) and (is_test.all() or not is_test.any()):
-        first, last = (pd.Timestamp(day).date().isoformat() for day in (started_at.min(), started_at.max()))
-        raise invalid("split.date", split_date, f"a day after the first listen ({first}) and on or before the "
-                      f"last ({last}): {'train' if is_test.all() else 'test'} would hold no events")
+        raise empty_side(split_date, bool(is_test.all()), started_at.min(), started_at.max())
     train = events[~is_test]
     if train_sample_frac < 1.0:
         keep = np.random.default_rng(seed).random(len(train)) < train_sample_frac
@@ -44,10 +57,7 @@ def time_split(
         "cold_test_users": int((~np.isin(test_users, train_users)).sum()),
     }
     test = test[known]
-    if report["train_events"] == 0:
-        raise invalid("split.train_sample_frac", train_sample_frac, "a share that keeps some train events")
-    if report["test_events"] == 0:
-        raise invalid("split.date", split_date, "a day that leaves test events on tracks known in train")
+    check_report(report, split_date, train_sample_frac)
     for frame in (train, test):  # a fresh index without reset_index's copy of every column
         frame.index = pd.RangeIndex(len(frame))
     return train, test, report

@@ -7,34 +7,53 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from src.recsys import eda_stats, figures, sequences
-from src.recsys.config import Config, integer, param
+from src.recsys.config import Config, integer, param, section
 from src.recsys.io import write_csv, write_json
 from src.recsys.paths import EDA_FIGURES as FIGURES
 from src.recsys.paths import EDA_PLOTS as PLOTS
 from src.recsys.paths import EDA_SUMMARY, EVENTS, ITEMS, PROCESSED
 from src.recsys.stage_runner import stage
+from src.spark_engine.spark_settings import EngineConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class EdaConfig(Config):
     top_n: int = param("eda.top_n", integer(1))
     histogram_bins: int = param("eda.histogram_bins", integer(1))
+    engine: EngineConfig = section(EngineConfig)
 
 
 @stage("eda", EdaConfig)
 def main(cfg: EdaConfig, logger: logging.Logger) -> None:
     items = pd.read_parquet(ITEMS, columns=["track_id", "name", "albums", "genres", "artists", "listens"])
-    events = pd.read_parquet(EVENTS, columns=["user_id", "started_at"])
-    logger.info("read %d items and %d events", len(items), len(events))
-    user_counts = eda_stats.events_per_user(events["user_id"].to_numpy())
-    started_at = events["started_at"].to_numpy()
-    del events
+    if cfg.engine.on_spark:
+        from src.spark_engine.spark_eda import event_aggregates
+        from src.spark_engine.spark_session import spark_session
+
+        with spark_session(cfg.engine.spark, "eda") as spark:
+            events = event_aggregates(spark, EVENTS, items)
+        logger.info("read %d items; %d events aggregated on Spark", len(items), events.events)
+        user_counts = events.user_counts
+        per_day = eda_stats.day_table(events.days, events.day_counts)
+        summary = eda_stats.summary_of(items, user_counts, events.events, events.first, events.last)
+        summary["sequences"] = events.sequences
+    else:
+        events = pd.read_parquet(EVENTS, columns=["user_id", "started_at"])
+        logger.info("read %d items and %d events", len(items), len(events))
+        user_counts = eda_stats.events_per_user(events["user_id"].to_numpy())
+        started_at = events["started_at"].to_numpy()
+        del events
+        per_day = eda_stats.events_per_day(started_at)
+        summary = eda_stats.eda_summary(items, user_counts, started_at)
+        days = sequences.day_numbers(started_at)
+        del started_at
+        summary["sequences"] = listening_sequences(items, days, logger)
 
     listens = items["listens"].to_numpy()
     tables = {
         "listens_per_track.csv": eda_stats.log_histogram(listens[listens > 0], cfg.histogram_bins),
         "listens_per_user.csv": eda_stats.log_histogram(user_counts, cfg.histogram_bins),
-        "events_per_day.csv": eda_stats.events_per_day(started_at),
+        "events_per_day.csv": per_day,
         "top_tracks.csv": eda_stats.top_tracks(items, cfg.top_n),
         "top_genres.csv": eda_stats.top_entities(items, pd.read_parquet(PROCESSED / "catalog_genres.parquet"), "genres", cfg.top_n),
         "top_artists.csv": eda_stats.top_entities(items, pd.read_parquet(PROCESSED / "catalog_artists.parquet"), "artists", cfg.top_n),
@@ -47,10 +66,6 @@ def main(cfg: EdaConfig, logger: logging.Logger) -> None:
     for name in ("tracks", "genres", "artists"):
         figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg.top_n} {name} by listens",
                            FIGURES / f"top_{name}.png")
-    summary = eda_stats.eda_summary(items, user_counts, started_at)
-    days = sequences.day_numbers(started_at)
-    del started_at
-    summary["sequences"] = listening_sequences(items, days, logger)
     write_json(summary, EDA_SUMMARY)
 
 

@@ -6,10 +6,11 @@ import pandas as pd
 
 from src.recsys import paths
 from src.recsys.columns import TRACK
-from src.recsys.config import Config, integer, number, param
+from src.recsys.config import Config, integer, number, param, section
 from src.recsys.io import timed, write_parquet
 from src.recsys.sequential_rules import SEQUENCE_COLUMNS, played_next
 from src.recsys.stage_runner import stage
+from src.spark_engine.spark_settings import EngineConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,17 +20,25 @@ class PlayedNextConfig(Config):
     popularity_exponent: float = param("played_next.popularity_exponent", number(0.0))
     min_support: float = param("played_next.min_support", number(0.0))
     n: int = param("played_next.n", integer(1))
-    batch_listens: int = param("played_next.batch_listens", integer(1))
+    batch_listens: int = param("played_next.batch_listens", integer(1))  # the local engine's batches
+    engine: EngineConfig = section(EngineConfig)
 
 
 @stage("played_next", PlayedNextConfig)
 def main(cfg: PlayedNextConfig, logger: logging.Logger) -> None:
-    train = pd.read_parquet(paths.TRAIN, columns=SEQUENCE_COLUMNS)
-    with timed(logger, f"played-next pairs over {len(train)} listens"):
-        frame = played_next(train, cfg.window, cfg.distance_decay, cfg.popularity_exponent, cfg.min_support,
-                            cfg.n, cfg.batch_listens)
-    logger.info("read %d train listens; wrote %d played-next pairs for %d tracks", len(train), len(frame),
-                frame[TRACK].nunique())
+    if cfg.engine.on_spark:
+        from src.spark_engine import spark_played_next
+        from src.spark_engine.spark_session import spark_session
+
+        with spark_session(cfg.engine.spark, "played_next") as spark, timed(logger, "played-next pairs on Spark"):
+            frame = spark_played_next.played_next(spark, paths.TRAIN, cfg.window, cfg.distance_decay,
+                                                  cfg.popularity_exponent, cfg.min_support, cfg.n)
+    else:
+        train = pd.read_parquet(paths.TRAIN, columns=SEQUENCE_COLUMNS)
+        with timed(logger, f"played-next pairs over {len(train)} listens"):
+            frame = played_next(train, cfg.window, cfg.distance_decay, cfg.popularity_exponent, cfg.min_support,
+                                cfg.n, cfg.batch_listens)
+    logger.info("wrote %d played-next pairs for %d tracks", len(frame), frame[TRACK].nunique())
     write_parquet(frame, paths.PLAYED_NEXT)
 
 

@@ -6,24 +6,33 @@ import pandas as pd
 
 from src.recsys import paths
 from src.recsys.columns import PAIR_COLUMNS, TRACK
-from src.recsys.config import Config, integer, param
+from src.recsys.config import Config, integer, param, section
 from src.recsys.io import write_parquet
 from src.recsys.popularity import top_popular
 from src.recsys.stage_runner import stage
+from src.spark_engine.spark_settings import EngineConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class PopularConfig(Config):
     n: int = param("popular.n", integer(1))
+    engine: EngineConfig = section(EngineConfig)
 
 
 @stage("popular", PopularConfig)
 def main(cfg: PopularConfig, logger: logging.Logger) -> None:
-    train = pd.read_parquet(paths.TRAIN, columns=PAIR_COLUMNS)
-    items = pd.read_parquet(paths.ITEMS, columns=[TRACK, "name"])
-    top = top_popular(train, items, cfg.n)
-    logger.info("read %d train events on %d tracks; wrote the top %d, first: %s",
-                len(train), train[TRACK].nunique(), len(top), top.head(1).to_dict("records"))
+    if cfg.engine.on_spark:
+        from src.spark_engine import spark_popular
+        from src.spark_engine.spark_session import spark_session
+
+        with spark_session(cfg.engine.spark, "popular") as spark:
+            top = spark_popular.top_popular(spark, paths.TRAIN, paths.ITEMS, cfg.n)
+        logger.info("wrote the top %d on Spark, first: %s", len(top), top.head(1).to_dict("records"))
+    else:
+        train = pd.read_parquet(paths.TRAIN, columns=PAIR_COLUMNS)
+        top = top_popular(train, pd.read_parquet(paths.ITEMS, columns=[TRACK, "name"]), cfg.n)
+        logger.info("read %d train events on %d tracks; wrote the top %d, first: %s",
+                    len(train), train[TRACK].nunique(), len(top), top.head(1).to_dict("records"))
     write_parquet(top, paths.TOP_POPULAR)
 
 

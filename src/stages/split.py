@@ -5,10 +5,11 @@ import logging
 import pandas as pd
 
 from src.recsys import paths
-from src.recsys.config import Config, day, integer, number, param
+from src.recsys.config import Config, day, integer, number, param, section
 from src.recsys.io import write_json, write_parquet
 from src.recsys.stage_runner import stage
 from src.recsys.time_split import time_split
+from src.spark_engine.spark_settings import EngineConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,12 +17,20 @@ class SplitConfig(Config):
     date: str = param("split.date", day())
     train_sample_frac: float = param("split.train_sample_frac", number(0.0, 1.0, low_open=True))
     seed: int = param("split.seed", integer(0))
+    engine: EngineConfig = section(EngineConfig)
 
 
 @stage("split", SplitConfig)
 def main(cfg: SplitConfig, logger: logging.Logger) -> None:
-    events = pd.read_parquet(paths.EVENTS)
-    train, test, report = time_split(events, cfg.date, cfg.train_sample_frac, cfg.seed)
+    if cfg.engine.on_spark:
+        from src.spark_engine import spark_split
+        from src.spark_engine.spark_session import spark_session
+
+        with spark_session(cfg.engine.spark, "split") as spark:
+            train, test, report = spark_split.time_split(spark, paths.EVENTS, cfg.date, cfg.train_sample_frac,
+                                                         cfg.seed)
+    else:
+        train, test, report = time_split(pd.read_parquet(paths.EVENTS), cfg.date, cfg.train_sample_frac, cfg.seed)
     logger.info("split at %s: %s", cfg.date, report)
     write_parquet(train, paths.TRAIN)
     write_parquet(test, paths.TEST)

@@ -109,10 +109,12 @@ def write_raw(folder: Path, tables: dict[str, pa.Table]) -> Path:
     return folder
 
 
-def write_params(workdir: Path, raw_dir: Path, min_user_events: int = 4) -> Path:
-    """A params.yaml in ``workdir`` pointing data.raw_dir at ``raw_dir``."""
+def write_params(workdir: Path, raw_dir: Path, min_user_events: int = 4, engine: str = "local") -> Path:
+    """A params.yaml in ``workdir`` pointing data.raw_dir at ``raw_dir``; ``engine`` is engine.name (the Spark
+    settings are the shipped ones)."""
+    shipped = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["engine"]
     params = {"data": {"raw_dir": str(raw_dir)}, "clean": {"min_user_events": min_user_events},
-              "eda": {"top_n": 3, "histogram_bins": 5}}
+              "eda": {"top_n": 3, "histogram_bins": 5}, "engine": {**shipped, "name": engine}}
     path = workdir / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path

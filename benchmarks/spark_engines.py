@@ -1,0 +1,126 @@
+"""The data stages on both engines at a chosen scale: wall time and the whole machine's peak memory per stage.
+
+Generates the synthetic data once in a scratch copy of the project (``pipeline_benchmark.scratch_project``),
+then runs ``python -m src.stages.<stage>`` for clean, eda, split, popular and played_next with
+``engine.name: local`` and again with ``spark`` (``--als`` adds the als stage, with ``als.engine``). Memory is
+the peak summed RSS of the stage's process tree (the Python driver, Spark's JVM and its Python workers),
+sampled every 0.1 s. Each Spark stage's files are checked to be the local ones byte for byte (ALS's are not
+expected to be). Not a test: run it by hand, e.g.
+
+    python benchmarks/spark_engines.py --scale 0.02            # the default data
+    python benchmarks/spark_engines.py --scale 1.0 --master 'local[16]' --driver-memory 48g --out /tmp/spark-1.0.json
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.pipeline_benchmark import scratch_project  # noqa: E402
+
+STAGES = ["clean", "eda", "split", "popular", "played_next"]
+OUTPUTS = {  # what each stage writes (compared across engines)
+    "clean": ["data/processed", "metrics/data_quality.json"], "eda": ["metrics/eda.json", "metrics/eda"],
+    "split": ["data/split", "metrics/split.json"], "popular": ["data/recommendations/top_popular.parquet"],
+    "played_next": ["data/recommendations/played_next.parquet"],
+    "als": ["models/als.npz", "data/recommendations/personal_als.parquet"],
+}
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_stage(workdir: Path, stage: str, env: dict) -> dict:
+    """Wall seconds and peak process-tree RSS (GiB) of one stage; raises with its log when it fails."""
+    began = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", f"src.stages.{stage}"], cwd=workdir, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        peak = max(peak, tree_rss(process))
+        time.sleep(0.1)
+    log = child.stderr.read()
+    if child.returncode:
+        raise RuntimeError(f"{stage} failed:\n{log[-3000:]}")
+    return {"seconds": round(time.perf_counter() - began, 2), "peak_tree_gib": round(peak / 2**30, 2)}
+
+
+def digests(workdir: Path, stage: str) -> dict[str, str]:
+    found = {}
+    for name in OUTPUTS[stage]:
+        path = workdir / name
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and not file.name.endswith(".png"):
+                found[file.relative_to(workdir).as_posix()] = hashlib.md5(file.read_bytes()).hexdigest()
+    return found
+
+
+def set_params(workdir: Path, update) -> None:
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    update(params)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, required=True, help="generate.scale (0.02 = the default data)")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--executor-memory", default="4g")
+    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--als", action="store_true", help="also the als stage (MLlib against implicit)")
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"spark-bench-{args.scale}-"))
+    scratch_project(workdir, args.scale, 50_000)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    set_params(workdir, lambda p: p["data"].update(raw_dir="data/synthetic"))
+    if not (workdir / "data/synthetic/interactions.parquet").exists():
+        print("generate:", run_stage(workdir, "generate", env), flush=True)
+    stages = STAGES + (["als"] if args.als else [])
+    results = {"scale": args.scale, "master": args.master, "cpus": os.cpu_count(), "stages": {}}
+    local_files = {}
+    for engine in ("local", "spark"):
+        def choose(params, engine=engine):
+            params["engine"]["name"] = params["als"]["engine"] = engine
+            params["engine"]["spark"].update(master=args.master, driver_memory=args.driver_memory,
+                                             executor_memory=args.executor_memory,
+                                             shuffle_partitions=args.shuffle_partitions)
+        set_params(workdir, choose)
+        for stage in stages:
+            result = run_stage(workdir, stage, env)
+            files = digests(workdir, stage)
+            if engine == "local":
+                local_files[stage] = files
+            elif stage != "als":
+                result["same_files_as_local"] = files == local_files[stage]
+            results["stages"].setdefault(stage, {})[engine] = result
+            print(f"{engine:5} {stage:11} {result}", flush=True)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""The clean stage on Spark: the same rules, counts and outputs as ``src/recsys/cleaning.py``.
+
+The events (the big table) and the track rules run as Spark jobs. What the downstream stages read is one
+parquet file per table, so the results are collected on the driver in the input order and written there:
+the kept tracks (1M rows at full size), the items and the catalog tables are assembled with the local functions.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from src.recsys.arrays import lookup_sorted
+from src.recsys.catalogs import items_table, processed_tables
+from src.recsys.cleaning import INT32_MAX, LIST_COLUMNS, Events
+from src.recsys.columns import EVENT_COLUMNS, STARTED_AT, TRACK, TRACK_SEQ, USER
+from src.recsys.validation import validate_raw_dir, validate_values
+
+from .spark_session import ROW, nanos_of, read_ordered
+
+ID_RANGES = ((USER, INT32_MAX), (TRACK, INT32_MAX), (TRACK_SEQ, int(np.iinfo(np.int16).max)))
+
+
+def check_ranges(frame: DataFrame, path: Path, ranges) -> None:
+    """The local readers' value checks (ids in 0..top), on Spark aggregates, with the same messages."""
+    bounds = frame.agg(*[F.min(c).alias(f"min_{c}") for c, _ in ranges],
+                       *[F.max(c).alias(f"max_{c}") for c, _ in ranges]).first()
+    for column, top in ranges:
+        low, high = bounds[f"min_{column}"], bounds[f"max_{column}"]
+        if low is not None:
+            validate_values(path, column, low >= 0 and high <= top, f"ids in 0..{top}", f"values from {low} to {high}")
+
+
+def unknown_rows(tracks: DataFrame, column: str, allowed: DataFrame) -> DataFrame:
+    """``_row`` of the tracks whose ``column`` list holds an id outside ``allowed`` (one column ``id``)."""
+    values = tracks.select(ROW, F.explode(column).alias("id"))
+    return values.join(F.broadcast(allowed), "id", "left_anti").select(ROW).distinct()
+
+
+def clean_tracks(spark: SparkSession, raw_dir: Path, catalog: pd.DataFrame) -> tuple[pa.Table, dict[str, int]]:
+    """The track rules of ``cleaning.clean_tracks`` on Spark; the kept tracks come back in file order."""
+    path = raw_dir / "tracks.parquet"
+    tracks = read_ordered(spark, path, [TRACK, *LIST_COLUMNS])
+    check_ranges(tracks, path, ((TRACK, INT32_MAX),))
+    ids = {kind: spark.createDataFrame(pd.DataFrame({"id": np.unique(catalog.loc[catalog["type"] == kind, "id"]
+                                                                     .to_numpy(np.int64))}))
+           for kind in ("genre", "album", "artist")}
+    report = {"tracks_in": tracks.count()}
+    first = tracks.groupBy(TRACK).agg(F.min(ROW).alias(ROW))
+    tracks = tracks.join(first, [TRACK, ROW], "left_semi").cache()
+    report["tracks_removed_duplicate_id"] = report["tracks_in"] - tracks.count()
+    empty = F.lit(False)
+    for column in LIST_COLUMNS:
+        empty = empty | (F.coalesce(F.size(column), F.lit(0)) <= 0)
+    report["tracks_removed_empty_list"] = tracks.filter(empty).count()
+    tracks = tracks.filter(~empty)
+    unknown_genre = unknown_rows(tracks, "genres", ids["genre"])
+    report["tracks_removed_unknown_genre"] = unknown_genre.count()
+    tracks = tracks.join(unknown_genre, ROW, "left_anti").cache()
+    for column, kind in (("albums", "album"), ("artists", "artist")):
+        report[f"tracks_with_unknown_{kind}"] = unknown_rows(tracks, column, ids[kind]).count()
+        values = tracks.select(F.explode(column).alias("id")).distinct()
+        report[f"unknown_{kind}_ids"] = values.join(F.broadcast(ids[kind]), "id", "left_anti").count()
+    kept = tracks.orderBy(ROW).select(TRACK, *LIST_COLUMNS).toArrow()
+    report["tracks_out"] = kept.num_rows
+    tracks.unpersist()
+    return kept, report
+
+
+def clean_events(spark: SparkSession, raw_dir: Path, kept_track_ids: np.ndarray, min_user_events: int
+                 ) -> tuple[Events, dict[str, int], pd.DataFrame]:
+    """The event rules of ``cleaning.clean_events`` on Spark: the kept events in file order, the report and
+    the listens per track (``track_id``, ``listens``) of the kept events."""
+    path = raw_dir / "interactions.parquet"
+    raw = read_ordered(spark, path, EVENT_COLUMNS)
+    raw = raw.withColumn(STARTED_AT, nanos_of(raw, STARTED_AT))
+    has_null = F.lit(False)
+    for column in EVENT_COLUMNS:
+        has_null = has_null | F.col(column).isNull()
+    raw = raw.withColumn("null", has_null)
+    events = raw.filter(~F.col("null"))
+    check_ranges(events, path, ID_RANGES)
+    same_row = Window.partitionBy(*EVENT_COLUMNS).orderBy(ROW)
+    known = spark.createDataFrame(pd.DataFrame({TRACK: kept_track_ids.astype(np.int64)})) \
+        .withColumn("known", F.lit(True))
+    events = (events.withColumn("duplicate", F.row_number().over(same_row) > 1)
+              .join(F.broadcast(known), TRACK, "left")
+              .withColumn("known", F.coalesce("known", F.lit(False)))
+              .cache())
+    counts = raw.agg(F.count("*").alias("events_in"), F.sum(F.col("null").cast("long")).alias("null")).first()
+    flags = events.agg(F.countDistinct(USER).alias("users_in"),
+                       F.sum(F.col("duplicate").cast("long")).alias("duplicate"),
+                       F.sum((~F.col("duplicate") & ~F.col("known")).cast("long")).alias("unknown")).first()
+    kept = events.filter(~F.col("duplicate") & F.col("known"))
+    per_user = kept.groupBy(USER).agg(F.count("*").alias("n")).cache()
+    enough = F.col("n") >= min_user_events
+    users = per_user.agg(F.sum((~enough).cast("long")).alias("few_users"),
+                         F.sum(F.when(~enough, F.col("n")).otherwise(0)).alias("few_events"),
+                         F.sum(enough.cast("long")).alias("users_out"),
+                         F.sum(F.when(enough, F.col("n")).otherwise(0)).alias("events_out")).first()
+    report = {
+        "events_in": int(counts["events_in"]), "users_in": int(flags["users_in"]),
+        "events_removed_null": int(counts["null"] or 0),
+        "events_removed_duplicate": int(flags["duplicate"] or 0),
+        "events_removed_unknown_track": int(flags["unknown"] or 0),
+        "users_removed_few_events": int(users["few_users"] or 0),
+        "events_removed_few_user_events": int(users["few_events"] or 0),
+        "events_out": int(users["events_out"] or 0),
+        "users_out": int(users["users_out"] or 0),
+    }
+    kept = kept.join(per_user.filter(enough).select(USER), USER, "left_semi")
+    listens = kept.groupBy(TRACK).agg(F.count("*").alias("listens")).toPandas()
+    table = kept.orderBy(ROW).select(*EVENT_COLUMNS).toArrow()
+    events.unpersist()
+    per_user.unpersist()
+    clean = Events(
+        table[USER].to_numpy().astype(np.int32), table[TRACK].to_numpy().astype(np.int32),
+        table[TRACK_SEQ].to_numpy().astype(np.int16), table[STARTED_AT].to_numpy().astype("datetime64[ns]"),
+    )
+    return clean, report, listens
+
+
+def listens_lookup(listens: pd.DataFrame):
+    """``listens_of(track_ids)`` for ``catalogs.items_table`` from Spark's (``track_id``, ``listens``) counts."""
+    listens = listens.sort_values(TRACK)
+    return lambda track_ids: lookup_sorted(listens[TRACK].to_numpy(np.int64), listens["listens"].to_numpy(np.int64),
+                                           track_ids.astype(np.int64), 0)
+
+
+def clean(spark: SparkSession, raw_dir: Path, min_user_events: int
+          ) -> tuple[dict[str, pd.DataFrame], Events, dict[str, int]]:
+    """What the clean stage writes: the processed tables by name, the clean events and data_quality's report."""
+    raw_dir = Path(raw_dir)
+    validate_raw_dir(raw_dir)
+    catalog = pd.read_parquet(raw_dir / "catalog_names.parquet", columns=["id", "type", "name"])
+    tracks, track_report = clean_tracks(spark, raw_dir, catalog)
+    events, event_report, listens = clean_events(spark, raw_dir, tracks[TRACK].to_numpy(), min_user_events)
+    outputs, item_counts = processed_tables(tracks, catalog, items_table(tracks, catalog, listens_lookup(listens)))
+    return outputs, events, {**track_report, **item_counts, **event_report}
