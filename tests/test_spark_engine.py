@@ -29,6 +29,8 @@ from src.stages.clean import clean_locally
 from tests.helpers import REPO_ROOT, synthetic
 from tests.helpers.raw import run_stage, tiny_raw_tables, write_raw
 
+pytestmark = pytest.mark.slow  # a JVM and Spark jobs: about 70 s of the suite
+
 PARAMS = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 PLAYED_NEXT = {key: PARAMS["played_next"][key]
                for key in ("window", "distance_decay", "popularity_exponent", "min_support", "n")}
