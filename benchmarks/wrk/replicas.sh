@@ -41,7 +41,16 @@ done
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(uptime)"
 export WRK_TARGETS=127.0.0.1:$PORT_A,127.0.0.1:$PORT_B
 wrk -t2 -c"$CONNECTIONS" -d"$WARMUP" -s benchmarks/wrk/replicas.lua "http://127.0.0.1:$PORT_A" -- "$REQUESTS" >/dev/null
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benchmarks/wrk/replicas.lua "http://127.0.0.1:$PORT_A" -- "$REQUESTS"
+# CPU over the measured run: every process of each replica and of PostgreSQL (cpu_snapshot.py), wrk's own
+# (bash's `time`), and the machine's busy CPU (anything else running on the box shows there)
+CPU_GROUPS=(replica_a="${PIDS[0]}" replica_b="${PIDS[1]}" postgres="$(head -1 "$WORK/data/postmaster.pid")")
+before=$(python benchmarks/wrk/cpu_snapshot.py "${CPU_GROUPS[@]}")
+TIMEFORMAT='wrk CPU: %U s user + %S s system'
+time wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benchmarks/wrk/replicas.lua "http://127.0.0.1:$PORT_A" -- "$REQUESTS" \
+  | tee "$WORK/wrk.txt"
+after=$(python benchmarks/wrk/cpu_snapshot.py "${CPU_GROUPS[@]}")
+requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")
+python benchmarks/wrk/cpu_snapshot.py --per-request "$requests" "$before" "$after"
 for port in "$PORT_A" "$PORT_B"; do
   curl -s "http://127.0.0.1:$port/metrics" | awk -v port="$port" '/^recsys_http_requests_total/ {
     split($0, a, "status=\""); status = substr(a[2], 1, 1) "xx"; count[status] += $NF }
