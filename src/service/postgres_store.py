@@ -25,7 +25,8 @@ import asyncpg
 import numpy as np
 
 from .settings import redacted
-from .store import SCHEMA_VERSION, GroupCommit, Listen, StoreClosed, StoreUnavailable, check_schema_version
+from .store import (SCHEMA_VERSION, GroupCommit, Listen, StoreClosed, StoreUnavailable, check_schema_version,
+                    track_ids)
 
 TIMEOUT_S = 2.0  # connecting, borrowing a connection, one statement: a hung database answers 503 after this
 RETRY_S = 0.25  # after a failure, fail fast this long before trying the database again
@@ -100,7 +101,7 @@ class PostgresListenStore:
         self._check_open()
         async with self._connection("the read") as connection:
             rows = await connection.fetch(_HEARD, user_id, self.max_listens)
-        return np.fromiter((row[0] for row in rows), dtype=np.int32, count=len(rows))
+        return track_ids(rows)
 
     async def ready(self) -> bool:
         if self._closed:

@@ -165,6 +165,11 @@ class GroupCommit:
             self._flushing = None
 
 
+def track_ids(rows: list) -> np.ndarray:
+    """The first column of ``heard``'s rows (track ids, most recent first) as int32, for either backend."""
+    return np.fromiter((row[0] for row in rows), dtype=np.int32, count=len(rows))
+
+
 def answer(batch: list[tuple], outcome: list[int] | Exception) -> None:
     """Resolve each append of a batch with its ``Listen``, or every one with ``StoreUnavailable``."""
     for index, (user_id, track_id, ts_us, future) in enumerate(batch):
@@ -291,8 +296,7 @@ class SqliteListenStore:
         return self._read(_LATEST, (user_id, limit))
 
     async def heard(self, user_id: int) -> np.ndarray:
-        rows = self._read(_HEARD, (user_id, self.max_listens))
-        return np.fromiter((row[0] for row in rows), dtype=np.int32, count=len(rows))
+        return track_ids(self._read(_HEARD, (user_id, self.max_listens)))
 
     def _read(self, query: str, parameters: tuple) -> list[tuple]:
         if self._closed:
