@@ -121,7 +121,7 @@ class PostgresListenStore:
         await self._group.drain()
         try:
             await asyncio.wait_for(self._pool.close(), self.timeout_s)
-        except (*_ERRORS, asyncio.TimeoutError):
+        except _ERRORS:  # asyncio.TimeoutError among them
             self._pool.terminate()
 
     async def _commit(self, batch: list[tuple]) -> list[int] | Exception:
