@@ -32,24 +32,24 @@ def _imported_packages(path) -> set[str]:
     return names
 
 
-def test_the_library_imports_neither_the_service_nor_the_stages_nor_tests():
-    """``src/recsys`` is the bottom layer: stages, the service and the Spark engine import it, never the reverse."""
+def _upward_imports(package: str, upper: tuple[str, ...]) -> dict[str, list[str]]:
+    """Per module of ``src/<package>``: what it imports from tests, benchmarks or the ``upper`` packages."""
     offenders = {}
-    for path in (SRC / "recsys").rglob("*.py"):
+    for path in (SRC / package).rglob("*.py"):
         upward = {name for name in _imported_packages(path)
-                  if name.split(".")[0] in ("tests", "benchmarks")
-                  or name.startswith(("src.service", "src.stages", "src.spark_engine"))}
+                  if name.split(".")[0] in ("tests", "benchmarks") or name.startswith(upper)}
         if upward:
             offenders[path.relative_to(REPO_ROOT).as_posix()] = sorted(upward)
+    return offenders
+
+
+def test_the_library_imports_neither_the_service_nor_the_stages_nor_tests():
+    """``src/recsys`` is the bottom layer: stages, the service and the Spark engine import it, never the reverse."""
+    offenders = _upward_imports("recsys", ("src.service", "src.stages", "src.spark_engine"))
     assert not offenders, f"library modules importing upper layers: {offenders}"
 
 
 def test_the_spark_engine_imports_neither_the_service_nor_the_stages_nor_tests():
     """``src/spark_engine`` sits on ``src/recsys``: the stages import it, it imports no stage."""
-    offenders = {}
-    for path in (SRC / "spark_engine").rglob("*.py"):
-        upward = {name for name in _imported_packages(path)
-                  if name.split(".")[0] in ("tests", "benchmarks") or name.startswith(("src.service", "src.stages"))}
-        if upward:
-            offenders[path.relative_to(REPO_ROOT).as_posix()] = sorted(upward)
+    offenders = _upward_imports("spark_engine", ("src.service", "src.stages"))
     assert not offenders, f"Spark engine modules importing upper layers: {offenders}"
