@@ -140,7 +140,6 @@ def start_two_workers_on_a_fresh_file(base, bundle_dir) -> str:
     return server.log.read_text(errors="replace")
 
 
-@pytest.mark.slow
 def test_two_workers_start_cleanly_on_a_fresh_sqlite_file(tmp_path, tiny_bundle_dir):
     """Each worker used to switch a fresh file to WAL at once and one could fail ("database is locked",
     "Application startup failed", a respawn); ten starts in a row were run by hand (docs/replicas.md)."""
