@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.load.server import memory_kib  # noqa: E402
 from benchmarks.pipeline_benchmark import scratch_project  # noqa: E402
 
 STAGES = ["clean", "eda", "split", "popular", "played_next"]
@@ -38,24 +38,14 @@ OUTPUTS = {  # what each stage writes (compared across engines)
 }
 
 
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
 def run_stage(workdir: Path, stage: str, env: dict) -> dict:
     """Wall seconds and peak process-tree RSS (GiB) of one stage; raises with its log when it fails."""
     began = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", f"src.stages.{stage}"], cwd=workdir, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    process, peak = psutil.Process(child.pid), 0
+    peak = 0
     while child.poll() is None:
-        peak = max(peak, tree_rss(process))
+        peak = max(peak, memory_kib(child.pid)["VmRSS"] * 1024)  # the process tree's summed RSS
         time.sleep(0.1)
     log = child.stderr.read()
     if child.returncode:
