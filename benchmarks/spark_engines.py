@@ -41,13 +41,16 @@ OUTPUTS = {  # what each stage writes (compared across engines)
 def run_stage(workdir: Path, stage: str, env: dict) -> dict:
     """Wall seconds and peak process-tree RSS (GiB) of one stage; raises with its log when it fails."""
     began = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", f"src.stages.{stage}"], cwd=workdir, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, memory_kib(child.pid)["VmRSS"] * 1024)  # the process tree's summed RSS
-        time.sleep(0.1)
-    log = child.stderr.read()
+    # the log goes to a file, not a pipe read after the exit: a stage writing more than a pipe holds would block
+    with tempfile.TemporaryFile(mode="w+") as log_file:
+        child = subprocess.Popen([sys.executable, "-m", f"src.stages.{stage}"], cwd=workdir, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, memory_kib(child.pid)["VmRSS"] * 1024)  # the process tree's summed RSS
+            time.sleep(0.1)
+        log_file.seek(0)
+        log = log_file.read()
     if child.returncode:
         raise RuntimeError(f"{stage} failed:\n{log[-3000:]}")
     return {"seconds": round(time.perf_counter() - began, 2), "peak_tree_gib": round(peak / 2**30, 2)}
