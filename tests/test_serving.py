@@ -105,7 +105,7 @@ def test_saved_bundle_maps_back_identically_with_a_content_version(tmp_path):
     assert tiny_bundle(tmp_path / "b").version == opened.version  # deterministic
     frames = tiny_frames()
     frames["recommendations"].loc[0, "score"] = np.float32(0.95)
-    (tmp_path / "c").mkdir()  # save() writes into a folder made by atomic_directory
+    (tmp_path / "c").mkdir()  # save_bundle writes into a folder made by atomic_directory
     assert save_bundle(build_bundle(**frames), tmp_path / "c")["version"] != opened.version
 
 
