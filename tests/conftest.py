@@ -69,15 +69,14 @@ def built_project(tmp_path_factory) -> tuple[dvc_project.Project, tuple[str, ...
 def spark(tmp_path_factory):
     """One local[2] Spark session for the whole run (UI off, 2 shuffle partitions). No skip when pyspark is
     missing: the import fails and so do the Spark tests (requirements-dev.txt installs it)."""
-    from src.spark_engine.spark_session import start_session
+    from src.spark_engine.spark_session import spark_session
     from src.spark_engine.spark_settings import SparkSettings
 
     scratch = tmp_path_factory.mktemp("spark")
-    session = start_session(SparkSettings(master="local[2]", driver_memory="1g", executor_memory="1g",
-                                          shuffle_partitions=2, local_dir=str(scratch / "local"),
-                                          checkpoint_dir=str(scratch / "checkpoints")), "tests")
-    yield session
-    session.stop()
+    with spark_session(SparkSettings(master="local[2]", driver_memory="1g", executor_memory="1g",
+                                     shuffle_partitions=2, local_dir=str(scratch / "local"),
+                                     checkpoint_dir=str(scratch / "checkpoints")), "tests") as session:
+        yield session
 
 
 # ---------------------------------------------------------------- the generated dataset and its models (read-only)
