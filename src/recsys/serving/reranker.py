@@ -32,7 +32,7 @@ RERANKER_FEATURES = ("offline_rank", "offline_score", "online_rank", "online_sco
                      "same_artist_as_last", "same_album_as_last", "next_in_album_of_last", "recent_artist_share",
                      "log_listeners", "online_listens", "cold")
 COLUMN = {name: position for position, name in enumerate(RERANKER_FEATURES)}
-ONLINE_POOL = 45  # the best online candidates the re-ranker weighs (README "Blending": fewer cost cold users quality)
+ONLINE_POOL = 45  # the best online candidates the re-ranker weighs (docs/online.md: fewer cost cold users quality)
 ABSENT_RANK = 1000.0  # the rank of a track the list does not hold
 ABSENT_SCORE = -1e6  # the score of a track the list does not hold (ranker scores may be negative)
 
