@@ -194,8 +194,9 @@ def test_the_event_store_url_names_sqlite_or_postgresql(tmp_path):
     absolute = settings_from(SERVICE_PARAMS, tmp_path, {"RECSYS_EVENTS_URL": "sqlite:////var/events.sqlite"})
     assert absolute.events_db == Path("/var/events.sqlite")
     assert settings_from({**SERVICE_PARAMS, "events_url": url}, tmp_path, {}).events_url == url
-    with pytest.raises(SettingsError, match="events_url"):
+    with pytest.raises(SettingsError, match="events_url") as wrong_scheme:
         settings_from(SERVICE_PARAMS, tmp_path, {"RECSYS_EVENTS_URL": "mysql://me:secret@db/x"})
+    assert "'mysql://me:***@db/x'" in str(wrong_scheme.value)  # what is wrong is shown, the password is not
     with pytest.raises(SettingsError, match="events_pool_size"):
         settings_from(SERVICE_PARAMS, tmp_path, {"RECSYS_EVENTS_POOL_SIZE": "0"})
 
@@ -204,6 +205,7 @@ def test_a_password_in_the_url_is_never_shown():
     from src.service.settings import redacted
     assert redacted("postgresql://recsys:secret@db:5432/recsys") == "postgresql://recsys:***@db:5432/recsys"
     assert redacted("postgresql://recsys@db/recsys") == "postgresql://recsys@db/recsys"
+    assert redacted("recsys:secret@db/recsys") == "recsys:***@db/recsys"
 
 
 @pytest.mark.parametrize("env, message", [

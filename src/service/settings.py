@@ -57,7 +57,7 @@ class Settings:
             raise SettingsError(f"workers: expected an integer 1..64, got {self.workers!r}")
         if self.events_url is not None and not self.events_url.startswith(POSTGRES_SCHEMES):
             raise SettingsError(f"events_url: expected sqlite:///path or postgresql://user@host:port/db, "
-                                f"got {self.events_url.split('@')[-1]!r}")
+                                f"got {redacted(self.events_url)!r}")
         if isinstance(self.events_pool_size, bool) or not isinstance(self.events_pool_size, int) \
                 or not 1 <= self.events_pool_size <= 100:
             raise SettingsError(f"events_pool_size: expected an integer 1..100, got {self.events_pool_size!r}")
@@ -152,9 +152,11 @@ def events_target(service: dict[str, Any], base: Path, env: Mapping[str, str],
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for logs and messages."""
-    scheme, _, rest = url.partition("://")
+    """The URL without its password, for logs and messages (a malformed one without ``://`` too)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
     credentials, at, host = rest.rpartition("@")
     if at and ":" in credentials:
         credentials = credentials.split(":", 1)[0] + ":***"
-    return f"{scheme}://{credentials}{at}{host}"
+    return f"{scheme}{separator}{credentials}{at}{host}"
