@@ -141,10 +141,8 @@ def sequence_stats(user_id: np.ndarray, day: np.ndarray, track_seq: np.ndarray, 
         user_id, day, track_id = user_id[order], day[order], track_id[order]
         del order
     size = int(max(catalog_track_ids.max(initial=-1), track_id.max(initial=-1))) + 1
-    album_codes = dense_codes(first_ids(albums))
-    artist = by_track(catalog_track_ids, dense_codes(first_ids(artists)), size)
-    album = by_track(catalog_track_ids, album_codes, size)
-    successor = album_successors(catalog_track_ids, album_codes, size)
+    artist, album, successor = (by_track(catalog_track_ids, per_track, size)
+                                for per_track in track_features(catalog_track_ids, albums, artists))
     return sequence_summary(len(user_id), count_pairs(user_id, day, track_id, artist, album, successor, chunk))
 
 
