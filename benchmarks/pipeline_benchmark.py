@@ -6,6 +6,12 @@ M GiB"). Not a test: run it by hand, e.g.
 
     python benchmarks/pipeline_benchmark.py --scale 0.1
     python benchmarks/pipeline_benchmark.py --scale 1.0 --workdir /tmp/bench-1.0 --keep
+
+The "real path" is `dvc repro` without `generate`, which only stands in for the real files: the
+generator runs first, alone (or not at all with ``--raw-dir``, files generated earlier at the same
+scale), then `dvc repro --downstream clean` is timed as a whole, DVC's own hashing included.
+``--profile`` samples every stage with py-spy (``--subprocesses``, non-blocking, so the stages do not
+wait for it) into one collapsed-stack file; ``benchmarks/profile_summary.py`` splits it by stage.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ FINISHED = re.compile(r"stage (\w+) finished in ([\d.]+)s, peak RSS ([\d.]+) GiB
 COPIED = ("src", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore")
 
 
-def scratch_project(workdir: Path, scale: float, chunk_users: int) -> None:
+def scratch_project(workdir: Path, scale: float, chunk_users: int, raw_dir: Path | None = None) -> None:
     """A fresh git + DVC project holding this project's code and params, at the given scale."""
     workdir.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
@@ -40,29 +46,18 @@ def scratch_project(workdir: Path, scale: float, chunk_users: int) -> None:
             shutil.copy2(source, target)
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["generate"].update(scale=scale, chunk_users=chunk_users)
+    if raw_dir is not None:
+        params["data"]["raw_dir"] = str(raw_dir.resolve())
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     if not (workdir / ".git").exists():
         subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, required=True, help="generate.scale (1.0 = real data size)")
-    parser.add_argument("--chunk-users", type=int, default=50_000)
-    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
-    args = parser.parse_args()
-
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"bench-{args.scale}-"))
-    scratch_project(workdir, args.scale, args.chunk_users)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    began = time.perf_counter()
-    log_path = workdir / "benchmark.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=workdir, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        stages = []
+def run_logged(command: list[str], workdir: Path, env: dict[str, str], log_path: Path, stages: list[dict]) -> int:
+    """Run ``command``, copy its output to ``log_path`` and collect each stage's finishing line."""
+    with open(log_path, "a") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:
             log.write(line)
             log.flush()
@@ -70,14 +65,44 @@ def main() -> None:
             if match:
                 stages.append({"stage": match[1], "seconds": float(match[2]), "peak_rss_gib": float(match[3])})
                 print(f"{match[1]:<12} {float(match[2]):>9.1f} s {float(match[3]):>7.2f} GiB", flush=True)
-        process.wait()
+        return process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, required=True, help="generate.scale (1.0 = real data size)")
+    parser.add_argument("--chunk-users", type=int, default=50_000)
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--raw-dir", type=Path, help="raw files generated earlier at this scale (skips generate)")
+    parser.add_argument("--profile", type=Path, help="write py-spy's collapsed stacks of every stage here")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"bench-{args.scale}-"))
+    scratch_project(workdir, args.scale, args.chunk_users, args.raw_dir)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    log_path = workdir / "benchmark.log"
+    stages: list[dict] = []
+    code = 0
+    if args.raw_dir is None:
+        code = run_logged([sys.executable, "-m", "dvc", "repro", "generate"], workdir, env, log_path, stages)
+    repro = [sys.executable, "-m", "dvc", "repro", "--downstream", "clean"]
+    if args.profile:
+        repro = [str(bin_dir / "py-spy"), "record", "--subprocesses", "--nonblocking", "--rate", "20",
+                 "--format", "raw", "--output", str(args.profile.resolve()), "--", *repro]
+    began = time.perf_counter()
+    if code == 0:
+        code = run_logged(repro, workdir, env, log_path, stages)
     total = time.perf_counter() - began
-    print(f"{'dvc repro':<12} {total:>9.1f} s (scale {args.scale}, exit {process.returncode}, log {log_path})")
+    print(f"{'dvc repro':<12} {total:>9.1f} s without generate (scale {args.scale}, exit {code}, log {log_path})")
     if args.out:
-        args.out.write_text(json.dumps({"scale": args.scale, "total_seconds": total, "stages": stages}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"scale": args.scale, "real_path_seconds": total, "stages": stages},
+                                       indent=2) + "\n")
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir)
-    sys.exit(process.returncode)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

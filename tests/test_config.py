@@ -16,6 +16,7 @@ from src.recsys.ranking.training import RankTrainConfig
 from src.stages.replay import ReplayConfig
 from src.recsys.serving.search import BlendSearchConfig
 from src.stages.als import AlsConfig
+from src.stages.als_tune import AlsTuneConfig
 from src.stages.evaluate import EvaluateConfig
 from src.stages.generate import GenerateConfig
 from src.stages.split import SplitConfig
@@ -67,7 +68,8 @@ def with_value(key: str, value):
     (EvaluateConfig, "evaluate.k", [10, 5], "evaluate.k = [10, 5]: expected a non-empty list of integers >= 1 in increasing order"),
     (EvaluateConfig, "evaluate.k", [0, 5], "evaluate.k = [0, 5]"),
     (EvaluateConfig, "evaluate.k", [], "evaluate.k = []"),
-    (RankTrainConfig, "rank.als_iterations", 0, "rank.als_iterations = 0: expected an integer >= 1"),
+    (AlsTuneConfig, "als.max_iterations", 0, "als.max_iterations = 0: expected an integer >= 1"),
+    (AlsTuneConfig, "als.min_gain", -0.1, "als.min_gain = -0.1: expected a number with 0.0 <= value"),
     (RankTrainConfig, "rank.model.validation_share", 1.0, "rank.model.validation_share = 1.0"),
     (RankTrainConfig, "rank.candidates.als", KeyError, "rank.candidates.als: missing"),
     (ReplayConfig, "replay.reveal", [3, 1], "replay.reveal = [3, 1]"),
@@ -93,12 +95,12 @@ def test_a_bad_value_names_the_key_the_value_and_what_is_allowed(cls, key, value
 
 
 def test_configs_are_frozen_and_validated_when_built_directly():
-    cfg = AlsFitConfig(factors=4, iterations=1, regularization=0.1, alpha=1, random_state=0)
+    cfg = AlsFitConfig(factors=4, regularization=0.1, alpha=1, random_state=0)
     assert cfg.alpha == 1.0 and isinstance(cfg.alpha, float)
     with pytest.raises(AttributeError):
         cfg.factors = 5
     with pytest.raises(ConfigError, match="als.factors = -1"):
-        AlsFitConfig(factors=-1, iterations=1, regularization=0.1, alpha=1.0, random_state=0)
+        AlsFitConfig(factors=-1, regularization=0.1, alpha=1.0, random_state=0)
 
 
 def test_an_unquoted_yaml_date_is_a_day():

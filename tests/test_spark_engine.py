@@ -187,7 +187,7 @@ def test_spark_als_is_within_ten_percent_of_implicit(spark, generated, train_mat
 
     train = tmp_path / "train.parquet"
     write_parquet(generated.train, train)
-    model = spark_als.fit_als(spark, train, train_matrix, synthetic.ALS)
+    model = spark_als.fit_als(spark, train, train_matrix, synthetic.ALS, synthetic.ALS_ITERATIONS)
     assert np.array_equal(model.user_ids, train_matrix.user_ids) and model.user_factors.dtype == np.float32
     recs = synthetic.recommend_als(model, train_matrix)
     data = synthetic.evaluation_set_of(generated)

@@ -1,4 +1,5 @@
-"""Implicit ALS: fitting, and a portable saved model with the real ids of its rows (top-k search is in ``topk``)."""
+"""Implicit ALS: fitting one iteration at a time, and a portable saved model with the real ids of its rows
+(top-k search is in ``topk``; the iteration count is chosen by ``als_tuning``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,10 +17,9 @@ from .io import atomic_path
 
 @dataclass(frozen=True)
 class AlsFitConfig(Config):
-    """What ``fit_als`` needs; `rank_train` reads ``iterations`` from ``rank.als_iterations``."""
+    """What an ALS fit needs besides its iteration count, which `als_tune` chooses on held-out listens."""
 
     factors: int = param("als.factors", integer(1))
-    iterations: int = param("als.iterations", integer(1))
     regularization: float = param("als.regularization", number(0.0))
     alpha: float = param("als.alpha", number(0.0, low_open=True))
     random_state: int = param("als.random_state", integer(0))
@@ -57,17 +57,44 @@ class AlsModel:
             return cls(**{name: data[name] for name in ("user_ids", "item_ids", "user_factors", "item_factors")})
 
 
-def fit_als(data: InteractionMatrix, cfg: AlsFitConfig, show_progress: bool = True) -> AlsModel:
-    """Fit implicit's CPU ALS; BLAS is limited to one thread, as implicit recommends, while it uses both cores."""
-    with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(
-            factors=cfg.factors, iterations=cfg.iterations, regularization=cfg.regularization, alpha=cfg.alpha,
-            random_state=cfg.random_state, calculate_training_loss=False,
-        )
-        model.fit(data.matrix, show_progress=show_progress)
-    return AlsModel(
-        user_ids=data.user_ids, item_ids=data.item_ids,
-        user_factors=np.ascontiguousarray(model.user_factors, dtype=np.float32),
-        item_factors=np.ascontiguousarray(model.item_factors, dtype=np.float32),
-    )
+class AlsFit:
+    """implicit's CPU ALS run one iteration at a time, so a validation metric can stop it.
 
+    implicit's own ``fit`` runs a fixed count; this repeats its steps (the same float32 matrices, the same
+    seeded initialisation, users then items, the same conjugate-gradient solver calls), so ``k`` steps
+    give exactly the factors of ``fit`` with ``iterations=k`` (``tests/test_als_tuning.py`` checks it).
+    """
+
+    def __init__(self, data: InteractionMatrix, cfg: AlsFitConfig):
+        self.data = data
+        self.regularization = cfg.regularization
+        with threadpool_limits(1, "blas"):  # implicit warns about a multi-threaded BLAS when built
+            self._solver = AlternatingLeastSquares(factors=cfg.factors).solver  # its conjugate-gradient solver
+        user_items = data.matrix.astype(np.float32, copy=False)
+        self._user_items = user_items * np.float32(cfg.alpha) if cfg.alpha != 1.0 else user_items
+        self._item_users = self._user_items.T.tocsr()
+        rng = np.random.default_rng(cfg.random_state)
+        self.user_factors = rng.random((user_items.shape[0], cfg.factors), dtype=np.float32) * 0.01
+        self.item_factors = rng.random((user_items.shape[1], cfg.factors), dtype=np.float32) * 0.01
+        self.iterations = 0
+
+    def step(self) -> None:
+        """One ALS iteration: users from tracks, then tracks from users (BLAS on one thread, as implicit
+        recommends, while its solver uses every core)."""
+        with threadpool_limits(1, "blas"):
+            self._solver(self._user_items, self.user_factors, self.item_factors, self.regularization, num_threads=0)
+            self._solver(self._item_users, self.item_factors, self.user_factors, self.regularization, num_threads=0)
+        self.iterations += 1
+
+    def model(self) -> AlsModel:
+        """The factors as they are now (copies: further steps do not change them)."""
+        return AlsModel(user_ids=self.data.user_ids, item_ids=self.data.item_ids,
+                        user_factors=self.user_factors.copy(), item_factors=self.item_factors.copy())
+
+
+def fit_als(data: InteractionMatrix, cfg: AlsFitConfig, iterations: int) -> AlsModel:
+    """A fixed number of ALS iterations (the count `als_tune` chose)."""
+    fit = AlsFit(data, cfg)
+    for _ in range(iterations):
+        fit.step()
+    return fit.model()

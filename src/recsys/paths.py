@@ -30,6 +30,8 @@ PLAYED_NEXT = RECOMMENDATIONS / "played_next.parquet"
 FINAL = RECOMMENDATIONS / "recommendations.parquet"
 
 ALS_MODEL = Path("models/als.npz")
+ALS_FEATURE_MODEL = Path("models/als_feature_period.npz")  # fit on train before T - W (`als_tune`)
+ALS_TUNE = Path("metrics/als_tune.json")
 RANKER_MODEL = Path("models/ranker.cbm")
 RANKER_REPORT = Path("metrics/ranker.json")
 RANKER_IMPORTANCE = Path("metrics/ranker/feature_importance.csv")

@@ -30,10 +30,11 @@ def factor_rows(factors, ids: np.ndarray, rank: int) -> np.ndarray:
     return matrix
 
 
-def fit_als(spark: SparkSession, train_path: Path | str, data: InteractionMatrix, cfg: AlsFitConfig) -> AlsModel:
+def fit_als(spark: SparkSession, train_path: Path | str, data: InteractionMatrix, cfg: AlsFitConfig,
+            iterations: int) -> AlsModel:
     """Fit MLlib ALS on the (user, track) pairs of train.parquet; the model's rows follow ``data``'s ids."""
     pairs = spark.read.parquet(str(train_path)).select(USER, TRACK).distinct().withColumn("rating", F.lit(1.0))
-    als = ALS(rank=cfg.factors, maxIter=cfg.iterations, regParam=cfg.regularization, alpha=cfg.alpha,
+    als = ALS(rank=cfg.factors, maxIter=iterations, regParam=cfg.regularization, alpha=cfg.alpha,
               implicitPrefs=True, seed=cfg.random_state, userCol=USER, itemCol=TRACK, ratingCol="rating",
               coldStartStrategy="drop")
     model = als.fit(pairs)

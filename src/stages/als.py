@@ -1,5 +1,7 @@
-"""DVC stage `als`: fit implicit ALS on train and recommend the top-n for every train user."""
+"""DVC stage `als`: fit ALS on train (as many iterations as `als_tune` chose) and recommend the top-n for every
+train user."""
 import dataclasses
+import json
 import logging
 
 import pandas as pd
@@ -34,18 +36,19 @@ class AlsConfig(Config):
 
 @stage("als", AlsConfig)
 def main(cfg: AlsConfig, logger: logging.Logger) -> None:
+    iterations = json.loads(paths.ALS_TUNE.read_text())["iterations"]
     data = InteractionMatrix.from_events(pd.read_parquet(paths.TRAIN, columns=PAIR_COLUMNS))
     logger.info("train matrix: %d users x %d tracks, %d listens", *data.matrix.shape, data.matrix.nnz)
-    with timed(logger, f"fitting ALS ({cfg.fit.factors} factors, {cfg.fit.iterations} iterations) "
+    with timed(logger, f"fitting ALS ({cfg.fit.factors} factors, {iterations} iterations as `als_tune` chose) "
                        f"on the {cfg.engine.name} engine"):
         if cfg.engine.on_spark:
             from src.spark_engine import spark_als
             from src.spark_engine.spark_session import spark_session
 
             with spark_session(cfg.engine.spark, "als") as spark:
-                model = spark_als.fit_als(spark, paths.TRAIN, data, cfg.fit)
+                model = spark_als.fit_als(spark, paths.TRAIN, data, cfg.fit, iterations)
         else:
-            model = fit_als(data, cfg.fit)
+            model = fit_als(data, cfg.fit, iterations)
     model.save(paths.ALS_MODEL)
     with timed(logger, f"top-{cfg.n} for {len(model.user_ids)} users"):
         indices, scores = top_k_scores(

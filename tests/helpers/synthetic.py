@@ -22,7 +22,8 @@ from src.recsys.evaluation import EvaluationSet, build_evaluation_set
 from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.ranking.model import RankerModelConfig
 from src.recsys.ranking.pipeline import CandidateConfig, RankingConfig
-from src.recsys.ranking.training import RankTrainConfig, TrainingSetup, feature_history, prepare_training
+from src.recsys.ranking.dataset import feature_history
+from src.recsys.ranking.training import RankTrainConfig, TrainingSetup, prepare_training
 from src.recsys.time_split import time_split
 from src.recsys.synthetic import SessionConfig, generate_dataset
 from src.recsys.topk import top_k_scores
@@ -38,8 +39,9 @@ MIN_USER_EVENTS = 4
 
 SIMILAR_N = 10
 
-# ALS settings close to params.yaml, with fewer iterations to stay fast.
-ALS = AlsFitConfig(factors=30, iterations=10, regularization=0.05, alpha=1.0, random_state=42)
+# ALS settings as in params.yaml, with a fixed iteration count (the pipeline's `als_tune` chooses it).
+ALS = AlsFitConfig(factors=30, regularization=0.05, alpha=1.0, random_state=42)
+ALS_ITERATIONS = 10
 
 # The `rank` params shrunk for tests.
 RANKING = RankingConfig(
@@ -48,7 +50,7 @@ RANKING = RankingConfig(
     batch_users=700,  # several batches for the users featurised in the tests
 )
 RANK_TRAIN = RankTrainConfig(
-    split_date=SPLIT_DATE, als=ALS, similar_n=SIMILAR_N, label_days=14, ranking=RANKING, negatives_per_user=20,
+    split_date=SPLIT_DATE, similar_n=SIMILAR_N, label_days=14, ranking=RANKING, negatives_per_user=20,
     max_train_users=1500,
     model=RankerModelConfig(loss="Logloss", iterations=30, learning_rate=0.2, depth=4, early_stopping_rounds=10,
                             validation_share=0.2, seed=42),
@@ -89,7 +91,7 @@ def train_matrix_of(data: Generated) -> InteractionMatrix:
 
 def fit(matrix: InteractionMatrix) -> AlsModel:
     """ALS fit with the tests' settings (read-only once shared: tests must not modify its arrays)."""
-    return fit_als(matrix, ALS, show_progress=False)
+    return fit_als(matrix, ALS, ALS_ITERATIONS)
 
 
 def recommend_als(model: AlsModel, data: InteractionMatrix, n: int = 30) -> pd.DataFrame:
@@ -105,4 +107,5 @@ def evaluation_set_of(data: Generated) -> EvaluationSet:
 def ranking_setup_of(data: Generated) -> TrainingSetup:
     """What `rank_train` builds before the training frame, by the stage's own functions (with RANK_TRAIN)."""
     history, labels = feature_history(data.train, SPLIT_DATE, RANK_TRAIN.label_days)
-    return prepare_training(history, labels, data.items, RANK_TRAIN, logging.getLogger("tests.rank_train"))
+    model = fit_als(history.interaction_matrix(), ALS, ALS_ITERATIONS)
+    return prepare_training(history, labels, data.items, model, RANK_TRAIN, logging.getLogger("tests.rank_train"))

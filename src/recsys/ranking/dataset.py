@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..arrays import encode, pair_keys, positions_in_groups
+from ..columns import STARTED_AT, TRACK, USER
+from ..config import invalid
+from .history import DAY, History
 
 
 def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.datetime64]:
@@ -21,6 +24,21 @@ def label_window(split_date: str, label_days: int) -> tuple[np.datetime64, np.da
 def window_events(events: pd.DataFrame, start: np.datetime64, end: np.datetime64) -> pd.DataFrame:
     started_at = events["started_at"].to_numpy()
     return events[(started_at >= start) & (started_at < end)]
+
+
+def feature_history(train: pd.DataFrame, split_date: str, label_days: int) -> tuple[History, pd.DataFrame]:
+    """The history before T - W and the label events in [T - W, T); fails naming ``rank.label_days`` when the
+    window leaves no feature period or holds no listen."""
+    start, end = label_window(split_date, label_days)
+    started_at = train[STARTED_AT].to_numpy()
+    first = started_at.min() if len(started_at) else end
+    if start <= first:
+        raise invalid("rank.label_days", label_days, f"fewer days than the train period before split.date "
+                      f"{split_date} ({int((end - first) / DAY)} days from the first listen)")
+    labels = window_events(train, start, end)[[USER, TRACK]]
+    if labels.empty:
+        raise invalid("rank.label_days", label_days, f"a window before split.date {split_date} that holds listens")
+    return History.before(train, start), labels
 
 
 def label_candidates(candidates: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray,

@@ -1,5 +1,6 @@
-"""What `rank_train` builds before fitting the ranker: the feature history as of T - W, the label events in
-[T - W, T), an ALS model fit on the history alone, the sampled training users and the ranking context.
+"""What `rank_train` builds before fitting the ranker from the feature history as of T - W, the label events
+in [T - W, T) and the ALS model `als_tune` fit on that history alone: the sampled training users and the
+ranking context.
 
 The stage and the tests' fixture both call these functions, so the tests exercise the stage's own path.
 """
@@ -11,13 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..als_model import AlsFitConfig, AlsModel, fit_als
-from ..columns import STARTED_AT, TRACK, USER
-from ..config import Config, day, integer, invalid, param, section
+from ..als_model import AlsModel
+from ..config import Config, day, integer, param, section
 from ..interactions import InteractionMatrix
-from ..io import timed
-from .dataset import label_window, training_users, window_events
-from .history import DAY, History
+from .dataset import training_users
+from .history import History
 from .model import RankerModelConfig
 from .pipeline import RankingConfig, RankingContext, similar_for_recent
 
@@ -25,7 +24,6 @@ from .pipeline import RankingConfig, RankingContext, similar_for_recent
 @dataclass(frozen=True)
 class RankTrainConfig(Config):
     split_date: str = param("split.date", day())
-    als: AlsFitConfig = section(AlsFitConfig, iterations="rank.als_iterations")
     similar_n: int = param("similar.n", integer(1))
     label_days: int = param("rank.label_days", integer(1))
     ranking: RankingConfig = section(RankingConfig)
@@ -42,7 +40,7 @@ class TrainingSetup:
     end: np.datetime64  # T: the split date
     labels: pd.DataFrame  # (user_id, track_id) of train events in [T - W, T)
     feature_data: InteractionMatrix  # the history's user x track matrix (what ALS is fit on)
-    model: AlsModel
+    model: AlsModel  # fit on the history alone (`als_tune`)
     users: np.ndarray  # training users: with history and with label events, sampled
     rng: np.random.Generator  # seeded by rank.model.seed; has drawn the user sample, goes on to the negatives
     context: RankingContext
@@ -52,30 +50,14 @@ class TrainingSetup:
         return self.history.cutoff
 
 
-def feature_history(train: pd.DataFrame, split_date: str, label_days: int) -> tuple[History, pd.DataFrame]:
-    """The history before T - W and the label events in [T - W, T); fails naming ``rank.label_days`` when the
-    window leaves no feature period or holds no listen."""
-    start, end = label_window(split_date, label_days)
-    started_at = train[STARTED_AT].to_numpy()
-    first = started_at.min() if len(started_at) else end
-    if start <= first:
-        raise invalid("rank.label_days", label_days, f"fewer days than the train period before split.date "
-                      f"{split_date} ({int((end - first) / DAY)} days from the first listen)")
-    labels = window_events(train, start, end)[[USER, TRACK]]
-    if labels.empty:
-        raise invalid("rank.label_days", label_days, f"a window before split.date {split_date} that holds listens")
-    return History.before(train, start), labels
-
-
-def prepare_training(history: History, labels: pd.DataFrame, items: pd.DataFrame, cfg: RankTrainConfig,
-                     logger: logging.Logger) -> TrainingSetup:
-    """Fit ALS on the history, sample the training users, and build their ranking context."""
+def prepare_training(history: History, labels: pd.DataFrame, items: pd.DataFrame, model: AlsModel,
+                     cfg: RankTrainConfig, logger: logging.Logger) -> TrainingSetup:
+    """Sample the training users and build their ranking context on the history and its ALS model."""
     end = history.cutoff + np.timedelta64(cfg.label_days, "D")
     logger.info("features before %s: %d events; labels in [%s, %s): %d events",
                 history.cutoff, len(history), history.cutoff, end, len(labels))
     data = history.interaction_matrix()
-    with timed(logger, f"fitting ALS on the feature period ({cfg.als.iterations} iterations)"):
-        model = fit_als(data, cfg.als, show_progress=False)
+    model.check_fit_on(data)
     rng = np.random.default_rng(cfg.model.seed)
     users = training_users(history.user_ids, labels, cfg.max_train_users, rng)
     similar = similar_for_recent(model, history, users, cfg.ranking.candidates.recent_listens, cfg.similar_n)
