@@ -81,15 +81,17 @@ def event_chunks(path: Path) -> Iterator[tuple[Events, np.ndarray]]:
         columns = {name: (table[name].fill_null(0) if table[name].null_count else table[name]).to_numpy()
                    for name in EVENT_DTYPES}
         for name, dtype in EVENT_DTYPES.items():
-            values = columns[name][~nulls]
+            values = columns[name][~nulls] if nulls.any() else columns[name]
             if len(values):
-                low, high = ranges.get(name, (values.min(), values.max()))
-                ranges[name] = (min(low, values.min()), max(high, values.max()))
-                valid &= bool(values.min() >= 0 and values.max() <= np.iinfo(dtype).max)
+                low, high = values.min(), values.max()
+                valid &= bool(low >= 0 and high <= np.iinfo(dtype).max)
+                before = ranges.get(name, (low, high))
+                ranges[name] = (min(low, before[0]), max(high, before[1]))
         if valid:
             started_at = table["started_at"].cast(pa.timestamp("ns"))
             started_at = (started_at.fill_null(0) if started_at.null_count else started_at).to_numpy()
-            yield Events(*(columns[name].astype(dtype) for name, dtype in EVENT_DTYPES.items()), started_at), nulls
+            yield Events(*(columns[name].astype(dtype, copy=False) for name, dtype in EVENT_DTYPES.items()),
+                         started_at), nulls
     for name, dtype in EVENT_DTYPES.items():
         if name in ranges:
             (low, high), top = ranges[name], np.iinfo(dtype).max
@@ -229,7 +231,7 @@ def clean_event_chunks(chunks: Callable[[], Iterable[tuple[Events, np.ndarray]]]
         rows_kept[~nulls] = keep[done:done + int((~nulls).sum())]
         done += int((~nulls).sum())
         rows_kept &= users.of(events.user_id) >= min_user_events
-        events = events.take(rows_kept)
+        events = events if rows_kept.all() else events.take(rows_kept)
         listens.add(codes(events.track_id))
         write(events)
     per_kept = np.zeros(len(kept), dtype=np.int64)

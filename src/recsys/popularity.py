@@ -34,9 +34,11 @@ def distinct_listeners(pairs: Iterable[tuple[np.ndarray, np.ndarray]], track_ids
         if len(block) and block.min() == block.max():
             blocks.setdefault(int(block[0]), []).append(keys)
             continue
-        order = np.argsort(block, kind="stable")
-        found, starts = np.unique(block[order], return_index=True)
-        for number, part in zip(found.tolist(), np.split(keys[order], starts[1:])):
+        if (block[1:] < block[:-1]).any():  # rows not by user: group them by block first
+            order = np.argsort(block, kind="stable")
+            block, keys = block[order], keys[order]
+        found, starts = np.unique(block, return_index=True)
+        for number, part in zip(found.tolist(), np.split(keys, starts[1:])):
             blocks.setdefault(number, []).append(part)
     counts = np.zeros(n_tracks, dtype=np.int64)
     for number in sorted(blocks):
