@@ -101,6 +101,7 @@ class PairCounter:
         return tuple(sequences.by_track(self.track_ids, per_track, size) for per_track in self.features)
 
     def add(self, user_id: np.ndarray, day: np.ndarray, track_seq: np.ndarray, track_id: np.ndarray) -> None:
+        """Count the pairs of the next chunk (``day``: ``sequences.day_numbers``) and of the one before's last row."""
         if not self.ordered or len(user_id) == 0:
             return
         columns = (user_id, day, track_seq, track_id)
