@@ -4,11 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers.raw import EVENT_ROWS, catalog_frame, events_from_rows, tracks_table
 from src.recsys.catalogs import build_items, entity_catalog, track_catalog
-from src.recsys.cleaning import Events, clean_events, clean_tracks
+from src.recsys.cleaning import (Events, clean_event_file, clean_events, clean_tracks, event_chunks, read_events,
+                                 repeated_keys)
+from src.recsys.io import DataValidationError, write_parquet
 
 CATALOG = catalog_frame([
     (1, "genre", "pop"), (2, "genre", "rock"),
@@ -273,3 +276,78 @@ def test_track_catalog_lists_every_named_track_with_listens():
     # 101 was dropped by cleaning: 0 listens; 103 has no name: not in the catalog
     assert table.to_dict("list") == {"id": [100, 101, 102], "name": ["a", "b", "c"], "listens": [4, 0, 0]}
     assert table["listens"].dtype == np.int64
+
+
+# ---------------------------------------------------------------- the events file, a row group at a time
+
+
+def reference_clean(frame: pd.DataFrame, nulls: np.ndarray, kept: np.ndarray, min_user_events: int):
+    """The rules in pandas on the whole table: the rows kept and the report."""
+    rows = frame[~nulls]
+    unique = rows[~rows.duplicated(keep="first")]
+    known = unique[unique["track_id"].isin(kept)]
+    counts = known.groupby("user_id").size()
+    few = counts[counts < min_user_events]
+    out = known[known["user_id"].map(counts) >= min_user_events]
+    return out.reset_index(drop=True), {
+        "events_in": len(frame), "users_in": rows["user_id"].nunique(), "events_removed_null": int(nulls.sum()),
+        "events_removed_duplicate": len(rows) - len(unique), "events_removed_unknown_track": len(unique) - len(known),
+        "users_removed_few_events": len(few), "events_removed_few_user_events": int(few.sum()),
+        "events_out": len(out), "users_out": int((counts >= min_user_events).sum()),
+    }
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_clean_event_file_by_row_groups_matches_the_rules_on_the_whole_table(tmp_path, ordered):
+    """Duplicates and users across row groups of 700 rows, nulls, unknown tracks; in listening order (no sort)
+    or shuffled (keys sorted, repeated ones fetched again): the rows, the report, the listens, the bytes."""
+    rng = np.random.default_rng(5)
+    n = 5_000
+    frame = pd.DataFrame({
+        "user_id": rng.integers(0, 60, n).astype(np.int32), "track_id": rng.integers(0, 12, n).astype(np.int32),
+        "track_seq": rng.integers(0, 30, n).astype(np.int16),
+        "started_at": (np.datetime64("2022-01-01", "ns") + rng.integers(0, 3, n).astype("timedelta64[D]")),
+    })
+    if ordered:  # unique (user, track_seq), sorted: the generator's and the real file's shape
+        frame = frame.drop_duplicates(["user_id", "track_seq"]).sort_values(["user_id", "track_seq"])
+        frame = frame.reset_index(drop=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    nulls = rng.random(len(frame)) < 0.02
+    table = table.set_column(1, "track_id", pa.array(frame["track_id"].to_numpy(), mask=nulls))
+    source = tmp_path / "interactions.parquet"
+    pq.write_table(table, source, row_group_size=700)
+    kept = np.array([9, 0, 3, 4, 5, 7, 8, 10, 11], dtype=np.int64)  # tracks order, not sorted
+
+    report, listens = clean_event_file(source, kept, 5, tmp_path / "events.parquet")
+    expected, expected_report = reference_clean(frame, nulls, kept, 5)
+    assert report == expected_report and list(report) == list(expected_report)
+    assert expected_report["events_removed_duplicate"] > 0 or ordered
+    assert listens.tolist() == [int((expected["track_id"] == track).sum()) for track in kept]
+    write_parquet(pa.Table.from_pandas(expected, preserve_index=False).replace_schema_metadata(),
+                  tmp_path / "expected.parquet")
+    assert (tmp_path / "events.parquet").read_bytes() == (tmp_path / "expected.parquet").read_bytes()
+    raw, has_nulls = read_events(source)
+    events, report_in_memory = clean_events(raw, kept, 5, has_nulls)
+    assert report_in_memory == report and events.to_frame().equals(expected)
+
+
+def test_event_chunks_report_the_whole_files_range(tmp_path):
+    """A bad id in one row group: the message gives the file's min and max, and no chunk past it is handed out."""
+    users = np.arange(40, dtype=np.int64)
+    users[25] = -3
+    table = pa.table({"user_id": users, "track_id": np.ones(40, np.int64), "track_seq": np.ones(40, np.int64),
+                      "started_at": np.zeros(40, "datetime64[ns]")})
+    pq.write_table(table, tmp_path / "interactions.parquet", row_group_size=10)
+    handed = []
+    with pytest.raises(DataValidationError, match="found values from -3 to 39"):
+        for events, _ in event_chunks(tmp_path / "interactions.parquet"):
+            handed.append(len(events))
+    assert handed == [10, 10]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 100])
+def test_repeated_keys_across_chunks(chunk):
+    assert not repeated_keys(np.array([1, 2, 5, 9, 10]), chunk).any()  # strictly increasing: no sort at all
+    assert repeated_keys(np.array([4, 1, 2, 4, 9, 1, 3]), chunk).tolist() == [True, True, False, True, False, True,
+                                                                              False]
+    assert repeated_keys(np.array([1, 2, 2, 3]), chunk).tolist() == [False, True, True, False]

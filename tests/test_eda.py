@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.recsys.eda_stats import distribution_summary, eda_summary, events_per_day, log_histogram, top_entities, top_tracks
+from src.recsys.eda_stats import (day_table, distribution_summary, log_histogram, scan_events, summary_of, top_entities,
+                                  top_tracks)
+from src.recsys.sequences import day_numbers, sequence_stats
 
 
 def test_distribution_summary_known_values():
@@ -50,11 +52,34 @@ def test_log_histogram_bins_hold_their_values():
     assert np.bincount(owner, minlength=len(hist)).tolist() == hist["count"].tolist()
 
 
-def test_events_per_day():
-    started = np.array(["2022-03-02T00:00", "2022-03-01T00:00", "2022-03-02T00:00", "2022-03-01T23:59:59",
-                        "2022-03-02T00:00", "2022-03-03T12:00"], dtype="datetime64[ns]")
-    days = events_per_day(started)
-    assert days.to_dict("list") == {"date": ["2022-03-01", "2022-03-02", "2022-03-03"], "events": [2, 3, 1]}
+@pytest.mark.parametrize("ordered", [True, False])
+def test_scan_events_by_row_groups(tmp_path, ordered):
+    """Row groups of 50 listens: per user, per day, the period and the sequence counts of the whole table (a
+    file out of listening order is sorted in memory instead)."""
+    rng = np.random.default_rng(3)
+    n = 1_000
+    frame = pd.DataFrame({
+        "user_id": rng.integers(0, 30, n).astype(np.int32), "track_id": rng.integers(0, 8, n).astype(np.int32),
+        "track_seq": np.arange(n, dtype=np.int16),
+        "started_at": np.datetime64("2022-03-01", "ns") + rng.integers(0, 5 * 86_400, n).astype("timedelta64[s]"),
+    })
+    if ordered:
+        frame = frame.sort_values(["user_id", "started_at"]).assign(track_seq=np.arange(n, dtype=np.int16))
+    path = tmp_path / "events.parquet"
+    frame.to_parquet(path, index=False, row_group_size=50)
+    items = pd.DataFrame({"track_id": np.arange(8, dtype=np.int32), "albums": [[1], [1], [2], [], [1], [3], [2], [1]],
+                          "artists": [[5], [5], [6], [6], [], [5], [7], [6]]})
+    found = scan_events(path, items)
+    days = frame["started_at"].dt.strftime("%Y-%m-%d").value_counts().sort_index()
+    assert day_table(found.days, found.day_counts).to_dict("list") == {"date": days.index.tolist(),
+                                                                         "events": days.tolist()}
+    assert found.user_counts.tolist() == frame.groupby("user_id").size().tolist()
+    assert (found.events, found.first, found.last) == (n, frame["started_at"].min(), frame["started_at"].max())
+    started_at = frame["started_at"].to_numpy()
+    assert found.sequences == sequence_stats(frame["user_id"].to_numpy(), day_numbers(started_at),
+                                             frame["track_seq"].to_numpy(), frame["track_id"].to_numpy(),
+                                             items["track_id"].to_numpy(), items["albums"], items["artists"])
+    assert found.sequences["consecutive_pairs"] > 0
 
 
 @pytest.fixture
@@ -104,8 +129,8 @@ def test_top_entities_from_parquet_lists(tmp_path, items):
 
 
 def test_eda_summary(items):
-    started = np.array(["2022-01-05", "2022-01-01", "2022-12-31"], dtype="datetime64[ns]")
-    summary = eda_summary(items, np.array([2, 1]), started)
+    first, last = np.datetime64("2022-01-01", "ns"), np.datetime64("2022-12-31T23:00", "ns")
+    summary = summary_of(items, np.array([2, 1]), 3, first, last)
     assert summary["events"] == 3 and summary["users"] == 2 and summary["tracks"] == 5
     assert summary["share_tracks_never_listened"] == pytest.approx(0.2)
     assert summary["listens_per_track"]["min"] == 1 and summary["listens_per_track"]["max"] == 9

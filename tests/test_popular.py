@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from src.recsys.popularity import distinct_listeners, top_popular
+from src.recsys import popularity
+from src.recsys.popularity import distinct_listeners, top_popular, top_popular_of_file
 
 
 @pytest.fixture
@@ -36,8 +39,33 @@ def items() -> pd.DataFrame:
 
 
 def test_distinct_listeners_counts_each_pair_once(train):
-    counts = distinct_listeners(train)
-    assert counts.to_dict() == {3: 2, 4: 1, 5: 1, 7: 3, 8: 2, 9: 2}
+    track_ids = np.array([3, 4, 5, 6, 7, 8, 9])
+    counts = distinct_listeners([(train["user_id"].to_numpy(), train["track_id"].to_numpy())], track_ids)
+    assert dict(zip(track_ids.tolist(), counts.tolist())) == {3: 2, 4: 1, 5: 1, 6: 0, 7: 3, 8: 2, 9: 2}
+
+
+@pytest.mark.parametrize("key_space", [2**32, 64, 7])  # 7 // 6 tracks: one user a block
+def test_distinct_listeners_over_chunks_and_user_blocks(monkeypatch, key_space):
+    """Chunks cut through users and user blocks (the keys' uint32 space, shrunk) split the work: same counts."""
+    rng = np.random.default_rng(0)
+    users, tracks = rng.integers(0, 40, 3000), rng.choice([3, 5, 8, 9, 20, 31], 3000)
+    expected = pd.DataFrame({"u": users, "t": tracks}).drop_duplicates().groupby("t").size()
+    monkeypatch.setattr(popularity, "KEY_SPACE", key_space)
+    chunks = [(users[start:start + 700], tracks[start:start + 700]) for start in range(0, 3000, 700)]
+    counts = distinct_listeners(chunks, np.array([3, 5, 8, 9, 20, 31]))
+    assert counts.tolist() == expected.tolist()
+
+
+def test_distinct_listeners_rejects_a_track_outside_track_ids():
+    with pytest.raises(ValueError):
+        distinct_listeners([(np.array([1]), np.array([4]))], np.array([3, 5]))
+
+
+def test_top_popular_of_file_reads_row_groups_as_top_popular(tmp_path, train, items):
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(train), path, row_group_size=4)
+    assert pq.ParquetFile(path).num_row_groups > 1
+    pd.testing.assert_frame_equal(top_popular_of_file(path, items, 4), top_popular(train, items, 4))
 
 
 def test_ranks_by_listeners_then_lower_track_id(train, items):

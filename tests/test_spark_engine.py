@@ -17,13 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from src.recsys import eda_stats, evaluation, sequences
-from src.recsys.columns import PAIR_COLUMNS
+from src.recsys import eda_stats, evaluation
 from src.recsys.config import ConfigError
 from src.recsys.io import DataValidationError, write_json, write_parquet
-from src.recsys.popularity import top_popular
+from src.recsys.popularity import top_popular_of_file
 from src.recsys.sequential_rules import SEQUENCE_COLUMNS, played_next
-from src.recsys.time_split import time_split
+from src.recsys.time_split import split_file
 from src.spark_engine.spark_settings import EngineConfig
 from src.stages.clean import clean_locally
 from tests.helpers import REPO_ROOT, synthetic
@@ -38,10 +37,11 @@ LOGGER = logging.getLogger("tests.spark")
 
 
 def write_clean(folder: Path, outputs: dict, events, report: dict) -> Path:
-    """What the clean stage writes, into ``folder``."""
+    """What the clean stage writes, into ``folder`` (the events unless the local engine wrote them already)."""
     for name, frame in outputs.items():
         write_parquet(frame, folder / f"{name}.parquet")
-    write_parquet(pa.table(vars(events)), folder / "events.parquet")
+    if events is not None:
+        write_parquet(pa.table(vars(events)), folder / "events.parquet")
     write_json(report, folder / "data_quality.json")
     return folder
 
@@ -51,19 +51,18 @@ def run_both(spark, raw_dir: Path, base: Path, sample_frac: float = 1.0, split_d
     from src.spark_engine import spark_cleaning, spark_played_next, spark_popular, spark_split
 
     local, remote = base / "local", base / "spark"
-    write_clean(local, *clean_locally(raw_dir, synthetic.MIN_USER_EVENTS, LOGGER))
+    outputs, report = clean_locally(raw_dir, synthetic.MIN_USER_EVENTS, LOGGER, local / "events.parquet")
+    write_clean(local, outputs, None, report)
     write_clean(remote, *spark_cleaning.clean(spark, raw_dir, synthetic.MIN_USER_EVENTS))
-    for folder, split in ((local, lambda: time_split(pd.read_parquet(local / "events.parquet"), split_date,
-                                                      sample_frac, 42)),
-                          (remote, lambda: spark_split.time_split(spark, remote / "events.parquet", split_date,
-                                                                  sample_frac, 42))):
-        train, test, report = split()
-        write_parquet(train, folder / "train.parquet")
-        write_parquet(test, folder / "test.parquet")
-        write_json(report, folder / "split.json")
+    write_json(split_file(local / "events.parquet", local / "train.parquet", local / "test.parquet", split_date,
+                          sample_frac, 42), local / "split.json")
+    train, test, report = spark_split.time_split(spark, remote / "events.parquet", split_date, sample_frac, 42)
+    write_parquet(train, remote / "train.parquet")
+    write_parquet(test, remote / "test.parquet")
+    write_json(report, remote / "split.json")
     n = PARAMS["popular"]["n"]
     train = pd.read_parquet(local / "train.parquet")
-    write_parquet(top_popular(train[PAIR_COLUMNS], pd.read_parquet(local / "items.parquet"), n),
+    write_parquet(top_popular_of_file(local / "train.parquet", pd.read_parquet(local / "items.parquet"), n),
                   local / "top_popular.parquet")
     write_parquet(spark_popular.top_popular(spark, remote / "train.parquet", remote / "items.parquet", n),
                   remote / "top_popular.parquet")
@@ -110,14 +109,10 @@ def test_spark_stages_write_what_the_local_engine_writes_on_the_generated_data(d
 
 
 def eda_numbers_locally(events_path: Path, items: pd.DataFrame) -> tuple[dict, pd.DataFrame, np.ndarray]:
-    events = pd.read_parquet(events_path)
-    started_at = events["started_at"].to_numpy()
-    user_counts = eda_stats.events_per_user(events["user_id"].to_numpy())
-    summary = eda_stats.eda_summary(items, user_counts, started_at)
-    summary["sequences"] = sequences.sequence_stats(
-        events["user_id"].to_numpy(), sequences.day_numbers(started_at), events["track_seq"].to_numpy(),
-        events["track_id"].to_numpy(), items["track_id"].to_numpy(), items["albums"], items["artists"])
-    return summary, eda_stats.events_per_day(started_at), user_counts
+    events = eda_stats.scan_events(events_path, items)
+    summary = eda_stats.summary_of(items, events.user_counts, events.events, events.first, events.last)
+    summary["sequences"] = events.sequences
+    return summary, eda_stats.day_table(events.days, events.day_counts), events.user_counts
 
 
 @pytest.mark.parametrize("data", ["default", "dirty"])
@@ -139,7 +134,9 @@ def test_spark_eda_aggregates_equal_the_local_ones(spark, request, data):
 def test_spark_split_samples_train_as_the_local_engine(spark, default_data, tmp_path):
     from src.spark_engine import spark_split
 
-    local = time_split(pd.read_parquet(default_data["local"] / "events.parquet"), "2022-12-16", 0.3, 7)
+    local_files = [tmp_path / f"{name}.parquet" for name in ("train", "test")]
+    report = split_file(default_data["local"] / "events.parquet", *local_files, "2022-12-16", 0.3, 7)
+    local = (*(pd.read_parquet(path) for path in local_files), report)
     remote = spark_split.time_split(spark, default_data["spark"] / "events.parquet", "2022-12-16", 0.3, 7)
     assert remote[2] == local[2]
     for want, got in zip(local[:2], remote[:2]):
@@ -162,7 +159,7 @@ def test_spark_clean_validates_values_with_the_local_message(spark, raw_tables, 
 
     folder = write_raw(tmp_path / "raw", {**raw_tables, "interactions.parquet": interactions_table(rows)})
     with pytest.raises(DataValidationError) as local:
-        clean_locally(folder, 1, LOGGER)
+        clean_locally(folder, 1, LOGGER, tmp_path / "events.parquet")
     with pytest.raises(DataValidationError) as remote:
         spark_cleaning.clean(spark, folder, 1)
     assert str(remote.value) == str(local.value) and message in str(remote.value)

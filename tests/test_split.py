@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from src.recsys.time_split import time_split
+from src.recsys.config import ConfigError
+from src.recsys.io import write_parquet
+from src.recsys.time_split import split_file, time_split
 
 from tests.helpers.synthetic import SPLIT_DATE
 
@@ -116,3 +120,27 @@ def test_generated_split_partitions_the_events(generated):
     assert test["track_id"].isin(train["track_id"]).all()
     cold = np.setdiff1d(test["user_id"].unique(), train["user_id"].unique())
     assert report["cold_test_users"] == len(cold)
+
+
+@pytest.mark.parametrize("frac", [1.0, 0.25])
+def test_split_file_by_row_groups_writes_what_write_parquet_writes_of_time_split(tmp_path, many_events, frac):
+    """Row groups of 3,000 events: train streamed out, sampling drawn chunk by chunk, the same bytes."""
+    events = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pandas(many_events, preserve_index=False), events, row_group_size=3_000)
+    report = split_file(events, tmp_path / "train.parquet", tmp_path / "test.parquet", SPLIT, frac, 42)
+    train, test, expected = time_split(many_events, SPLIT, frac, 42)
+    assert report == expected
+    for name, frame in (("train", train), ("test", test)):
+        write_parquet(frame, tmp_path / f"{name}_frame.parquet")
+        assert (tmp_path / f"{name}.parquet").read_bytes() == (tmp_path / f"{name}_frame.parquet").read_bytes()
+    before = many_events[many_events["started_at"] < AT]  # the draws of one rng over all train rows, in order
+    sampled = before[np.random.default_rng(42).random(len(before)) < frac] if frac < 1 else before
+    pd.testing.assert_frame_equal(train, sampled.reset_index(drop=True))
+
+
+def test_split_file_fails_writing_nothing(tmp_path, many_events):
+    events = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pandas(many_events, preserve_index=False), events, row_group_size=3_000)
+    with pytest.raises(ConfigError, match="split.date"):
+        split_file(events, tmp_path / "out" / "train.parquet", tmp_path / "out" / "test.parquet", "2030-01-01", 1.0, 0)
+    assert not (tmp_path / "out").exists()

@@ -2,7 +2,6 @@
 counts of ``sequences.count_pairs``. The item tables (one row per track) stay on the driver, as locally."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,20 +11,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from src.recsys.columns import EVENT_COLUMNS, STARTED_AT, TRACK, TRACK_SEQ, USER
+from src.recsys.eda_stats import EventAggregates
 from src.recsys.sequences import sequence_summary, track_features
 
 from .spark_session import ROW, day_of, nanos_of, read_ordered
-
-
-@dataclass
-class EventAggregates:
-    user_counts: np.ndarray  # listens of every user present, by ascending user id (eda_stats.events_per_user)
-    days: np.ndarray  # datetime64[D], ascending
-    day_counts: np.ndarray
-    events: int
-    first: np.datetime64  # the first and last listen
-    last: np.datetime64
-    sequences: dict  # the `sequences` block (sequences.sequence_stats)
 
 
 def event_aggregates(spark: SparkSession, events_path: Path | str, items: pd.DataFrame) -> EventAggregates:

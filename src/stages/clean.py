@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow as pa
 
 from src.recsys import paths
-from src.recsys.catalogs import build_items, processed_tables
-from src.recsys.cleaning import Events, clean_events, clean_tracks, read_events, read_tracks
+from src.recsys.catalogs import items_table, processed_tables
+from src.recsys.cleaning import clean_event_file, clean_tracks, read_tracks
 from src.recsys.config import Config, integer, param, section, text
 from src.recsys.io import timed, write_json, write_parquet
 from src.recsys.stage_runner import stage
@@ -33,33 +33,35 @@ def main(cfg: CleanConfig, logger: logging.Logger) -> None:
 
         with spark_session(cfg.engine.spark, "clean") as spark, timed(logger, f"cleaning {raw_dir} on Spark"):
             outputs, events, report = clean(spark, raw_dir, cfg.min_user_events)
+        write_parquet(pa.table(vars(events)), paths.EVENTS)
     else:
-        outputs, events, report = clean_locally(raw_dir, cfg.min_user_events, logger)
+        outputs, report = clean_locally(raw_dir, cfg.min_user_events, logger, paths.EVENTS)
     logger.info("tracks %d -> %d, events %d -> %d", report["tracks_in"], report["tracks_out"],
                 report["events_in"], report["events_out"])
     with timed(logger, f"writing {paths.PROCESSED}"):
         for name, frame in outputs.items():
             write_parquet(frame, paths.PROCESSED / f"{name}.parquet")
-        write_parquet(pa.table(vars(events)), paths.EVENTS)
         write_json(report, paths.DATA_QUALITY)
 
 
-def clean_locally(raw_dir: Path, min_user_events: int, logger: logging.Logger
-                  ) -> tuple[dict[str, pd.DataFrame], Events, dict[str, int]]:
-    with timed(logger, f"reading {raw_dir}"):
+def clean_locally(raw_dir: Path, min_user_events: int, logger: logging.Logger, events_path: Path
+                  ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """The clean tables but the events, which go to ``events_path`` as they are cleaned, and the report."""
+    with timed(logger, f"reading {raw_dir} catalogs"):
         tracks = read_tracks(raw_dir / "tracks.parquet")
         catalog = pd.read_parquet(raw_dir / "catalog_names.parquet", columns=["id", "type", "name"])
-        events, nulls = read_events(raw_dir / "interactions.parquet")
-    logger.info("read %d tracks, %d catalog names, %d events", tracks.num_rows, len(catalog), len(events))
+    logger.info("read %d tracks, %d catalog names", tracks.num_rows, len(catalog))
 
     with timed(logger, "cleaning tracks"):
         tracks, track_report = clean_tracks(tracks, catalog)
-    with timed(logger, "cleaning events"):
-        events, event_report = clean_events(events, tracks["track_id"].to_numpy(), min_user_events, nulls)
+    with timed(logger, f"cleaning events into {events_path}"):
+        event_report, listens = clean_event_file(raw_dir / "interactions.parquet", tracks["track_id"].to_numpy(),
+                                                 min_user_events, events_path)
 
     with timed(logger, "building items and catalogs"):
-        outputs, item_counts = processed_tables(tracks, catalog, build_items(tracks, catalog, events.track_id))
-    return outputs, events, {**track_report, **item_counts, **event_report}
+        items = items_table(tracks, catalog, lambda track_ids: listens)
+        outputs, item_counts = processed_tables(tracks, catalog, items)
+    return outputs, {**track_report, **item_counts, **event_report}
 
 
 if __name__ == "__main__":

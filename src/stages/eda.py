@@ -2,11 +2,9 @@
 import dataclasses
 import logging
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from src.recsys import eda_stats, figures, sequences
+from src.recsys import eda_stats, figures
 from src.recsys.config import Config, integer, param, section
 from src.recsys.io import write_csv, write_json
 from src.recsys.paths import EDA_FIGURES as FIGURES
@@ -32,22 +30,13 @@ def main(cfg: EdaConfig, logger: logging.Logger) -> None:
 
         with spark_session(cfg.engine.spark, "eda") as spark:
             events = event_aggregates(spark, EVENTS, items)
-        logger.info("read %d items; %d events aggregated on Spark", len(items), events.events)
-        user_counts = events.user_counts
-        per_day = eda_stats.day_table(events.days, events.day_counts)
-        summary = eda_stats.summary_of(items, user_counts, events.events, events.first, events.last)
-        summary["sequences"] = events.sequences
     else:
-        events = pd.read_parquet(EVENTS, columns=["user_id", "started_at"])
-        logger.info("read %d items and %d events", len(items), len(events))
-        user_counts = eda_stats.events_per_user(events["user_id"].to_numpy())
-        started_at = events["started_at"].to_numpy()
-        del events
-        per_day = eda_stats.events_per_day(started_at)
-        summary = eda_stats.eda_summary(items, user_counts, started_at)
-        days = sequences.day_numbers(started_at)
-        del started_at
-        summary["sequences"] = listening_sequences(items, days, logger)
+        events = eda_stats.scan_events(EVENTS, items)
+    logger.info("read %d items; %d events aggregated; sequences: %s", len(items), events.events, events.sequences)
+    user_counts = events.user_counts
+    per_day = eda_stats.day_table(events.days, events.day_counts)
+    summary = eda_stats.summary_of(items, user_counts, events.events, events.first, events.last)
+    summary["sequences"] = events.sequences
 
     listens = items["listens"].to_numpy()
     tables = {
@@ -67,16 +56,6 @@ def main(cfg: EdaConfig, logger: logging.Logger) -> None:
         figures.bar_figure(tables[f"top_{name}.csv"], "name", "listens", f"Top {cfg.top_n} {name} by listens",
                            FIGURES / f"top_{name}.png")
     write_json(summary, EDA_SUMMARY)
-
-
-def listening_sequences(items: pd.DataFrame, days: np.ndarray, logger: logging.Logger) -> dict:
-    """Sequence statistics; the other event columns are read only now, one at a time, to keep the peak low."""
-    user_id, track_id, track_seq = (pq.read_table(EVENTS, columns=[name])[name].to_numpy()
-                                    for name in ("user_id", "track_id", "track_seq"))
-    stats = sequences.sequence_stats(user_id, days, track_seq, track_id, items["track_id"].to_numpy(),
-                                     items["albums"], items["artists"])
-    logger.info("sequences: %s", stats)
-    return stats
 
 
 if __name__ == "__main__":

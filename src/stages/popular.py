@@ -5,10 +5,10 @@ import logging
 import pandas as pd
 
 from src.recsys import paths
-from src.recsys.columns import PAIR_COLUMNS, TRACK
+from src.recsys.columns import TRACK
 from src.recsys.config import Config, integer, param, section
 from src.recsys.io import write_parquet
-from src.recsys.popularity import top_popular
+from src.recsys.popularity import top_popular_of_file
 from src.recsys.stage_runner import stage
 from src.spark_engine.spark_settings import EngineConfig
 
@@ -29,10 +29,8 @@ def main(cfg: PopularConfig, logger: logging.Logger) -> None:
             top = spark_popular.top_popular(spark, paths.TRAIN, paths.ITEMS, cfg.n)
         logger.info("wrote the top %d on Spark, first: %s", len(top), top.head(1).to_dict("records"))
     else:
-        train = pd.read_parquet(paths.TRAIN, columns=PAIR_COLUMNS)
-        top = top_popular(train, pd.read_parquet(paths.ITEMS, columns=[TRACK, "name"]), cfg.n)
-        logger.info("read %d train events on %d tracks; wrote the top %d, first: %s",
-                    len(train), train[TRACK].nunique(), len(top), top.head(1).to_dict("records"))
+        top = top_popular_of_file(paths.TRAIN, pd.read_parquet(paths.ITEMS, columns=[TRACK, "name"]), cfg.n)
+        logger.info("wrote the top %d, first: %s", len(top), top.head(1).to_dict("records"))
     write_parquet(top, paths.TOP_POPULAR)
 
 

@@ -2,13 +2,11 @@
 import dataclasses
 import logging
 
-import pandas as pd
-
 from src.recsys import paths
 from src.recsys.config import Config, day, integer, number, param, section
 from src.recsys.io import write_json, write_parquet
 from src.recsys.stage_runner import stage
-from src.recsys.time_split import time_split
+from src.recsys.time_split import split_file
 from src.spark_engine.spark_settings import EngineConfig
 
 
@@ -29,11 +27,11 @@ def main(cfg: SplitConfig, logger: logging.Logger) -> None:
         with spark_session(cfg.engine.spark, "split") as spark:
             train, test, report = spark_split.time_split(spark, paths.EVENTS, cfg.date, cfg.train_sample_frac,
                                                          cfg.seed)
+        write_parquet(train, paths.TRAIN)
+        write_parquet(test, paths.TEST)
     else:
-        train, test, report = time_split(pd.read_parquet(paths.EVENTS), cfg.date, cfg.train_sample_frac, cfg.seed)
+        report = split_file(paths.EVENTS, paths.TRAIN, paths.TEST, cfg.date, cfg.train_sample_frac, cfg.seed)
     logger.info("split at %s: %s", cfg.date, report)
-    write_parquet(train, paths.TRAIN)
-    write_parquet(test, paths.TEST)
     write_json(report, paths.SPLIT_REPORT)
 
 
