@@ -31,17 +31,23 @@ class History:
 
     @classmethod
     def before(cls, events: pd.DataFrame, cutoff: str | np.datetime64) -> "History":
-        """Events strictly before ``cutoff``; anything at or after it is dropped here, once."""
+        """Events strictly before ``cutoff``; anything at or after it is dropped here, once.
+
+        Events already in listening order (by user, then ``track_seq``, as the real and generated files
+        are) skip the sort and its copies, which at full size are most of this function's memory.
+        """
         cutoff = pd.Timestamp(cutoff).as_unit("ns").to_datetime64()
         started_at = events["started_at"].to_numpy()
         keep = started_at < cutoff
         user = events["user_id"].to_numpy()[keep]
-        order = np.argsort(user.astype(np.int64) * 2**16 + events["track_seq"].to_numpy()[keep], kind="stable")
-        user = user[order]
+        order = listening_order(user, events["track_seq"].to_numpy()[keep])
+        track = events["track_id"].to_numpy()[keep]
+        age = days_before(cutoff, started_at, keep)
+        if order is not None:
+            user, track, age = user[order], track[order], age[order]
         user_ids = unique_sorted(user)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(encode(user, user_ids), minlength=len(user_ids)))])
-        age = ((cutoff - started_at[keep][order]) / DAY).astype(np.float32)
-        return cls(cutoff, user_ids, indptr, events["track_id"].to_numpy()[keep][order], age)
+        return cls(cutoff, user_ids, indptr, track, age)
 
     def __len__(self) -> int:
         return len(self.track_id)
@@ -68,6 +74,29 @@ class History:
         if last is not None:
             starts = np.maximum(starts, ends - last)
         return segment_positions(starts, ends)
+
+
+def listening_order(user: np.ndarray, track_seq: np.ndarray) -> np.ndarray | None:
+    """The stable order by (user, track_seq), or None when the events are in it already."""
+    same_user = user[1:] == user[:-1]
+    in_order = bool(np.all((user[1:] > user[:-1]) | (same_user & (track_seq[1:] >= track_seq[:-1]))))
+    del same_user
+    if in_order:
+        return None
+    return np.argsort(user.astype(np.int64) * 2**16 + track_seq, kind="stable")
+
+
+def days_before(cutoff: np.datetime64, started_at: np.ndarray, keep: np.ndarray,
+                chunk: int = 1 << 23) -> np.ndarray:
+    """float32 days from each kept listen to ``cutoff``, a chunk at a time: the float64 and timedelta
+    temporaries of one whole-column expression would cost 24 bytes a listen."""
+    age = np.empty(int(np.count_nonzero(keep)), dtype=np.float32)
+    done = 0
+    for begin in range(0, len(started_at), chunk):
+        part = started_at[begin:begin + chunk][keep[begin:begin + chunk]]
+        age[done:done + len(part)] = ((cutoff - part) / DAY).astype(np.float32)
+        done += len(part)
+    return age
 
 
 @dataclass
