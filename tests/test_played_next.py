@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 from src.recsys.columns import NEXT_TRACK, RANK, SCORE, STARTED_AT, TRACK, TRACK_SEQ, USER
-from src.recsys.sequential_rules import played_next, user_batches
+import scipy.sparse as sp
+
+from src.recsys.sequential_rules import (Listens, played_next, ranked_pairs, row_blocks, top_per_row,
+                                        transition_scores, user_batches)
 from tests.helpers import REPO_ROOT
 from tests.helpers.raw import run_stage
 
@@ -165,3 +168,35 @@ def test_the_stage_writes_the_table_from_the_train_split(tmp_path):
     frame = pd.read_parquet(tmp_path / "data" / "recommendations" / "played_next.parquet")
     assert frame[[TRACK, NEXT_TRACK, RANK]].values.tolist() == [[10, 20, 1], [10, 30, 2], [20, 30, 1]]
     assert frame[SCORE].tolist() == pytest.approx([1 / 1.5, 0.5 / 1.5, 1.0])
+
+
+def test_listens_read_row_group_by_row_group_equal_the_frame_s_columns(tmp_path):
+    train = random_listens(seed=5)
+    train.to_parquet(tmp_path / "train.parquet", row_group_size=17)
+    read, expected = Listens.read(tmp_path / "train.parquet"), Listens.from_frame(train)
+    for name in ("users", "days", "seqs", "tracks"):
+        assert getattr(read, name).tolist() == getattr(expected, name).tolist()
+        assert getattr(read, name).dtype == getattr(expected, name).dtype
+    assert read.days.dtype == np.int32 and read.days[0] == (pd.Timestamp("2022-05-01") - pd.Timestamp(0)).days
+    pd.testing.assert_frame_equal(played_next(read, **DEFAULTS), played_next(train, **DEFAULTS))
+
+
+def test_row_blocks_cut_at_rows_near_each_block_of_entries():
+    indptr = np.array([0, 3, 3, 4, 10, 11])  # rows of 3, 0, 1, 6 and 1 entries
+    assert row_blocks(indptr, 4).tolist() == [0, 3, 4, 5]
+    assert row_blocks(indptr, 100).tolist() == [0, 5]
+    assert row_blocks(np.array([0]), 4).tolist() == [0]
+
+
+@pytest.mark.parametrize("block", [1, 3, 50, 10_000])
+def test_ranking_a_block_of_rows_at_a_time_equals_ranking_the_summed_matrix(block):
+    rng = np.random.default_rng(0)
+    parts = []
+    for seed in (1, 2):
+        part = sp.random(40, 30, density=0.3, random_state=seed, dtype=np.float32, format="csr")
+        part.data = rng.choice(np.array([0.25, 0.5, 1.0, 1.5], np.float32), part.nnz)  # ties within rows
+        parts.append(part)
+    listeners = rng.integers(0, 5, 30)
+    whole = top_per_row(transition_scores(parts[1] + parts[0], listeners, 0.5, 0.5), 4)
+    for got, expected in zip(ranked_pairs(parts, listeners, 0.5, 0.5, 4, block=block), whole):
+        assert got.tolist() == expected.tolist()

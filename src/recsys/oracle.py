@@ -43,17 +43,22 @@ def oracle_top_items(truth: GroundTruth, data: EvaluationSet, rows: np.ndarray, 
     candidates, truth_columns = candidates[known], truth_columns[known]
     top = np.full((len(rows), k), EMPTY, dtype=np.int64)
     preferences = DayPreferences(truth, day)
+    # one buffer for every batch, negated in place: a fresh array (and its negated copy) per batch cost page
+    # faults on 160 MB twice a batch; the values argpartition and argsort see are the same
+    buffer = np.empty((min(batch_size, len(rows)), data.n_items))
     for begin in range(0, len(rows), batch_size):
         batch = rows[begin:begin + batch_size]
-        scores = np.full((len(batch), data.n_items), -np.inf)
+        scores = buffer[:len(batch)]
+        scores.fill(-np.inf)
         scores[:, candidates] = preferences.scores(data.users[batch])[:, truth_columns]
         seen = data.train[batch]
         scores[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
+        negated = np.negative(scores, out=scores)
         width = min(k, data.n_items)
-        part = np.argpartition(-scores, width - 1, axis=1)[:, :width]
-        order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+        part = np.argpartition(negated, width - 1, axis=1)[:, :width]
+        order = np.argsort(np.take_along_axis(negated, part, axis=1), axis=1, kind="stable")
         best = np.take_along_axis(part, order, axis=1)
-        best[~np.isfinite(np.take_along_axis(scores, best, axis=1))] = EMPTY
+        best[~np.isfinite(np.take_along_axis(negated, best, axis=1))] = EMPTY
         top[begin:begin + len(batch), :width] = best
         if progress:
             progress(begin + len(batch), len(rows))
