@@ -12,8 +12,8 @@ import yaml
 from src.recsys.columns import NEXT_TRACK, RANK, SCORE, STARTED_AT, TRACK, TRACK_SEQ, USER
 import scipy.sparse as sp
 
-from src.recsys.sequential_rules import (Listens, played_next, ranked_pairs, row_blocks, top_per_row,
-                                        transition_scores, user_batches)
+from src.recsys.sequential_rules import (Listens, played_next, push_merged, ranked_pairs, row_ranges, split_rows,
+                                        top_per_row, transition_scores, user_batches)
 from tests.helpers import REPO_ROOT
 from tests.helpers.raw import run_stage
 
@@ -181,22 +181,31 @@ def test_listens_read_row_group_by_row_group_equal_the_frame_s_columns(tmp_path)
     pd.testing.assert_frame_equal(played_next(read, **DEFAULTS), played_next(train, **DEFAULTS))
 
 
-def test_row_blocks_cut_at_rows_near_each_block_of_entries():
-    indptr = np.array([0, 3, 3, 4, 10, 11])  # rows of 3, 0, 1, 6 and 1 entries
-    assert row_blocks(indptr, 4).tolist() == [0, 3, 4, 5]
-    assert row_blocks(indptr, 100).tolist() == [0, 5]
-    assert row_blocks(np.array([0]), 4).tolist() == [0]
+def test_row_ranges_cut_the_rows_into_about_equal_ranges():
+    assert row_ranges(10, 4).tolist() == [0, 2, 5, 7, 10]
+    assert row_ranges(3, 8).tolist() == [0, 1, 2, 3]
+    assert row_ranges(0, 8).tolist() == [0]
 
 
-@pytest.mark.parametrize("block", [1, 3, 50, 10_000])
-def test_ranking_a_block_of_rows_at_a_time_equals_ranking_the_summed_matrix(block):
+def random_parts(seeds=(1, 2, 3)) -> list[sp.csr_matrix]:
     rng = np.random.default_rng(0)
     parts = []
-    for seed in (1, 2):
+    for seed in seeds:
         part = sp.random(40, 30, density=0.3, random_state=seed, dtype=np.float32, format="csr")
         part.data = rng.choice(np.array([0.25, 0.5, 1.0, 1.5], np.float32), part.nnz)  # ties within rows
         parts.append(part)
-    listeners = rng.integers(0, 5, 30)
-    whole = top_per_row(transition_scores(parts[1] + parts[0], listeners, 0.5, 0.5), 4)
-    for got, expected in zip(ranked_pairs(parts, listeners, 0.5, 0.5, 4, block=block), whole):
-        assert got.tolist() == expected.tolist()
+    return parts
+
+
+@pytest.mark.parametrize("ranges", [1, 3, 40, 64])
+def test_merging_and_ranking_by_ranges_of_rows_equals_the_whole_matrices(ranges):
+    cuts = row_ranges(40, ranges)
+    a, b, c = random_parts()
+    listeners = np.random.default_rng(1).integers(0, 5, 30)
+    whole = top_per_row(transition_scores(a + b + c, listeners, 0.5, 0.5), 4)  # binary fractions: exact sums
+    stack = [split_rows(a, cuts)]
+    for part in (b, c):
+        push_merged(stack, split_rows(part, cuts))
+    got = ranked_pairs(stack, cuts, listeners, 0.5, 0.5, 4)
+    for got_column, expected in zip(got, whole):
+        assert got_column.tolist() == expected.tolist()

@@ -26,8 +26,9 @@ Memory: the train columns are read a row group at a time into compact arrays (``
 processed in batches of whole users (``batch_listens`` rows, a user never split so distinct listeners add
 up across batches); each batch's pairs are summed into a sparse track x track matrix and the batch
 matrices are merged like a binary counter (each sum costs about its result, log-many merges per pair
-instead of one per batch). The counter's last few matrices are never summed whole: a block of rows is
-summed, scored and cut to its top ``n`` at a time (``ranked_pairs``), so no second copy of every pair exists.
+instead of one per batch). Every matrix is kept as ``ROW_RANGES`` pieces of rows, merged piece by piece, and
+the counter's last few matrices are never summed whole: a range of rows is summed, scored and cut to its top
+``n`` at a time (``ranked_pairs``), so no second copy of every pair exists at any step.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from .interactions import ranked_table
 from .sequences import day_numbers, is_listening_order
 
 SEQUENCE_COLUMNS = [USER, TRACK, TRACK_SEQ, STARTED_AT]
-SCORE_BLOCK = 1 << 24  # pairs scored and ranked at once: bounds the int64 sort keys of the last step
+ROW_RANGES = 32  # the pair matrices are kept as this many row ranges: what one merge or scoring step holds
 
 
 @dataclass
@@ -161,41 +162,77 @@ def batch_listeners(users: np.ndarray, codes: np.ndarray, n_tracks: int) -> np.n
     return np.bincount(keys, minlength=n_tracks)
 
 
-def push_merged(stack: list[sp.csr_matrix], matrix: sp.csr_matrix) -> None:
+Part = list  # a track x track matrix as canonical CSR pieces, one per range of rows (``row_ranges``)
+
+
+def row_ranges(n_rows: int, ranges: int = ROW_RANGES) -> np.ndarray:
+    """Row cuts (first 0, last ``n_rows``) of about ``ranges`` equal ranges of rows."""
+    return np.unique(np.linspace(0, n_rows, ranges + 1).astype(np.int64))
+
+
+def split_rows(matrix: sp.csr_matrix, cuts: np.ndarray) -> Part:
+    """The rows of each range ``cuts[i]:cuts[i + 1]`` as a CSR of its own, on views of ``matrix``'s arrays
+    (they go once every piece is merged; copies would double a batch's pairs for a moment)."""
+    pieces = []
+    for first, last in zip(cuts[:-1], cuts[1:]):
+        begin, end = matrix.indptr[first], matrix.indptr[last]
+        piece = sp.csr_matrix((last - first, matrix.shape[1]), dtype=matrix.dtype)
+        # set, not passed to the constructor: its check copies a view of a much larger array
+        piece.indptr, piece.indices, piece.data = (matrix.indptr[first:last + 1] - begin,
+                                                   matrix.indices[begin:end], matrix.data[begin:end])
+        piece.has_canonical_format = matrix.has_canonical_format  # rows of a canonical matrix are
+        pieces.append(piece)
+    return pieces
+
+
+def part_nnz(part: Part) -> int:
+    return sum(piece.nnz for piece in part)
+
+
+def push_merged(stack: list[Part], part: Part) -> None:
     """Push a batch matrix, summing the top of the stack while it is not much larger than what is below:
-    a binary counter, so a pair is copied O(log batches) times rather than once per later batch."""
-    stack.append(matrix)
-    while len(stack) > 1 and stack[-2].nnz <= 2 * stack[-1].nnz:
-        top = stack.pop()
-        stack[-1] = stack[-1] + top
+    a binary counter, so a pair is copied O(log batches) times rather than once per later batch.
+
+    Summed a range of rows at a time, each range's addends dropped once added: a sum of whole matrices
+    would hold both addends and the sum, up to twice every pair seen so far."""
+    stack.append(part)
+    while len(stack) > 1 and part_nnz(stack[-2]) <= 2 * part_nnz(stack[-1]):
+        top, below = stack.pop(), stack[-1]
+        for index in range(len(below)):
+            below[index] = below[index] + top[index]
+            top[index] = None
 
 
-def transition_counts(users: np.ndarray, starts: np.ndarray, codes: np.ndarray, n_tracks: int, window: int,
-                      decay: float, batch_listens: int) -> tuple[list[sp.csr_matrix], np.ndarray]:
-    """raw(a, b) over all sessions, as canonical CSR parts whose sum (``summed_rows``) is raw, and
-    listeners(b), from listens sorted by (user, day, track_seq); ``starts`` from ``session_starts``.
+def transition_counts(starts: np.ndarray, codes: np.ndarray, cuts: np.ndarray, n_tracks: int, window: int,
+                      decay: float) -> tuple[list[Part], np.ndarray]:
+    """raw(a, b) over all sessions of listens sorted by (user, day, track_seq), as parts whose sum
+    (``summed_rows``) is raw, and the row cuts of their pieces; ``starts`` from ``session_starts``, ``cuts``
+    the batches of ``user_batches``.
 
-    The parts are summed only a block of rows at a time, when they are scored: the whole sum would be a
+    The parts are summed only a range of rows at a time, when they are scored: the whole sum would be a
     second copy of every pair next to the parts."""
-    cuts = user_batches(users, batch_listens)
-    stack: list[sp.csr_matrix] = [sp.csr_matrix((n_tracks, n_tracks), dtype=np.float32)]
+    ranges = row_ranges(n_tracks)
+    stack: list[Part] = [split_rows(sp.csr_matrix((n_tracks, n_tracks), dtype=np.float32), ranges)]
+    for begin, end in zip(cuts[:-1], cuts[1:]):
+        push_merged(stack, split_rows(pair_matrix(codes[begin:end], starts[begin:end], window, decay, n_tracks),
+                                      ranges))
+    return stack, ranges
+
+
+def track_listeners(users: np.ndarray, codes: np.ndarray, cuts: np.ndarray, n_tracks: int) -> np.ndarray:
+    """listeners(b): distinct users per track code, batch by batch (``cuts`` from ``user_batches``)."""
     listeners = np.zeros(n_tracks, dtype=np.int64)
     for begin, end in zip(cuts[:-1], cuts[1:]):
-        push_merged(stack, pair_matrix(codes[begin:end], starts[begin:end], window, decay, n_tracks))
         listeners += batch_listeners(users[begin:end], codes[begin:end], n_tracks)
-    return stack, listeners
+    return listeners
 
 
-def summed_rows(parts: list[sp.csr_matrix], first: int, last: int) -> sp.csr_matrix:
-    """Rows ``first:last`` of the sum of ``parts``, added in the order the whole sum took (the last part
-    first), so every float32 sum is the same as in the whole matrix."""
-    rows = [sp.csr_matrix((part.data[part.indptr[first]:part.indptr[last]],
-                           part.indices[part.indptr[first]:part.indptr[last]],
-                           part.indptr[first:last + 1] - part.indptr[first]), shape=(last - first, part.shape[1]))
-            for part in reversed(parts)]
-    raw = rows[0]
-    for row in rows[1:]:
-        raw = raw + row
+def summed_rows(pieces: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """The sum of one range's pieces of every part, added in the order a sum of the whole parts took (the
+    last part first), so every float32 sum is the same as in the whole matrix."""
+    raw = pieces[-1]
+    for piece in reversed(pieces[:-1]):
+        raw = raw + piece
     raw.sum_duplicates()
     return raw
 
@@ -236,29 +273,20 @@ def top_per_row(scores: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray, 
     return rows, scores.indices[best], scores.data[best], ranks[top] + 1
 
 
-def row_blocks(indptr: np.ndarray, block: int) -> np.ndarray:
-    """Row cuts (first 0, last the row count) of blocks of about ``block`` entries of a CSR (a longer row
-    gets a block of its own)."""
-    targets = np.arange(block, int(indptr[-1]), block)
-    return np.unique(np.r_[0, np.searchsorted(indptr, targets), len(indptr) - 1])
-
-
-def ranked_pairs(parts: list[sp.csr_matrix], listeners: np.ndarray, popularity_exponent: float,
-                 min_support: float, n: int, block: int = SCORE_BLOCK
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``top_per_row(transition_scores(raw, ...))`` of raw = the sum of ``parts``, a block of rows at a time:
-    rows never interact, and scoring the whole matrix at once needs about 40 bytes a pair (row numbers,
-    sort keys, order) on top of raw's 8."""
-    shape = parts[0].shape
-    entries = np.sum([part.indptr for part in parts], axis=0)  # an upper bound of raw's indptr
-    cuts = row_blocks(entries, block)
+def ranked_pairs(parts: list[Part], ranges: np.ndarray, listeners: np.ndarray, popularity_exponent: float,
+                 min_support: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``top_per_row(transition_scores(raw, ...))`` of raw = the sum of ``parts``, a range of rows at a time
+    (rows never interact): scoring the whole matrix at once would need about 40 bytes a pair (row numbers,
+    sort keys, order) on top of raw's 8. Each range's pieces are dropped once it is scored."""
     result = []
-    for first, last in zip(cuts[:-1], cuts[1:]):
-        raw = summed_rows(parts, first, last)
+    for index, first in enumerate(ranges[:-1]):
+        raw = summed_rows([part[index] for part in parts])
+        for part in parts:
+            part[index] = None
         scored = top_per_row(transition_scores(raw, listeners, popularity_exponent, min_support), n)
         result.append((scored[0] + first, *scored[1:]))
     if not result:
-        return top_per_row(sp.csr_matrix(shape, dtype=np.float32), n)
+        return top_per_row(sp.csr_matrix((0, 0), dtype=np.float32), n)
     return tuple(np.concatenate(column) for column in zip(*result))  # type: ignore[return-value]
 
 
@@ -279,8 +307,10 @@ def played_next(train: pd.DataFrame | Listens, window: int, distance_decay: floa
     track_ids = unique_sorted(tracks)
     codes = encode(tracks, track_ids)
     del tracks
-    parts, listeners = transition_counts(users, starts, codes, len(track_ids), window, distance_decay,
-                                         batch_listens)
-    del users, starts, codes
-    rows, cols, scores, ranks = ranked_pairs(parts, listeners, popularity_exponent, min_support, n)
+    cuts = user_batches(users, batch_listens)
+    listeners = track_listeners(users, codes, cuts, len(track_ids))
+    del users
+    parts, ranges = transition_counts(starts, codes, cuts, len(track_ids), window, distance_decay)
+    del starts, codes
+    rows, cols, scores, ranks = ranked_pairs(parts, ranges, listeners, popularity_exponent, min_support, n)
     return ranked_table(track_ids[rows], track_ids[cols], scores, ranks, TRACK, NEXT_TRACK)
