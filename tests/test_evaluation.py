@@ -9,6 +9,7 @@ import pytest
 
 from src.recsys.evaluation import (
     build_evaluation_set,
+    chunked_encode,
     encode,
     evaluate_cold_users,
     evaluate_popular,
@@ -185,3 +186,10 @@ def test_evaluate_cold_users(data):
     assert m["map_at_2"] == pytest.approx(0.5 / 2)
     assert m["ndcg_at_2"] == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
     assert m["novelty_at_2"] == 1.0
+
+
+@pytest.mark.parametrize("ids", [np.array([3, 5, 9], np.int32), np.array([3, 5, 2**30], np.int32)])  # dense, sparse
+def test_chunked_encode_equals_encode(ids):
+    values = np.array([5, 4, 3, 2**30, 9, -1, 5, 2**31 - 1], np.int32)
+    got = chunked_encode(values, ids, chunk=3)
+    assert got.tolist() == encode(values, ids).tolist() and got.dtype == np.int32

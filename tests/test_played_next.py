@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 from src.recsys.columns import NEXT_TRACK, RANK, SCORE, STARTED_AT, TRACK, TRACK_SEQ, USER
-from src.recsys.sequential_rules import played_next, user_batches
+import scipy.sparse as sp
+
+from src.recsys.sequential_rules import (Listens, played_next, push_merged, ranked_pairs, row_ranges, split_rows,
+                                        top_per_row, transition_scores, user_batches)
 from tests.helpers import REPO_ROOT
 from tests.helpers.raw import run_stage
 
@@ -165,3 +168,44 @@ def test_the_stage_writes_the_table_from_the_train_split(tmp_path):
     frame = pd.read_parquet(tmp_path / "data" / "recommendations" / "played_next.parquet")
     assert frame[[TRACK, NEXT_TRACK, RANK]].values.tolist() == [[10, 20, 1], [10, 30, 2], [20, 30, 1]]
     assert frame[SCORE].tolist() == pytest.approx([1 / 1.5, 0.5 / 1.5, 1.0])
+
+
+def test_listens_read_row_group_by_row_group_equal_the_frame_s_columns(tmp_path):
+    train = random_listens(seed=5)
+    train.to_parquet(tmp_path / "train.parquet", row_group_size=17)
+    read, expected = Listens.read(tmp_path / "train.parquet"), Listens.from_frame(train)
+    for name in ("users", "days", "seqs", "tracks"):
+        assert getattr(read, name).tolist() == getattr(expected, name).tolist()
+        assert getattr(read, name).dtype == getattr(expected, name).dtype
+    assert read.days.dtype == np.int32 and read.days[0] == (pd.Timestamp("2022-05-01") - pd.Timestamp(0)).days
+    pd.testing.assert_frame_equal(played_next(read, **DEFAULTS), played_next(train, **DEFAULTS))
+
+
+def test_row_ranges_cut_the_rows_into_about_equal_ranges():
+    assert row_ranges(10, 4).tolist() == [0, 2, 5, 7, 10]
+    assert row_ranges(3, 8).tolist() == [0, 1, 2, 3]
+    assert row_ranges(0, 8).tolist() == [0]
+
+
+def random_parts(seeds=(1, 2, 3)) -> list[sp.csr_matrix]:
+    rng = np.random.default_rng(0)
+    parts = []
+    for seed in seeds:
+        part = sp.random(40, 30, density=0.3, random_state=seed, dtype=np.float32, format="csr")
+        part.data = rng.choice(np.array([0.25, 0.5, 1.0, 1.5], np.float32), part.nnz)  # ties within rows
+        parts.append(part)
+    return parts
+
+
+@pytest.mark.parametrize("ranges", [1, 3, 40, 64])
+def test_merging_and_ranking_by_ranges_of_rows_equals_the_whole_matrices(ranges):
+    cuts = row_ranges(40, ranges)
+    a, b, c = random_parts()
+    listeners = np.random.default_rng(1).integers(0, 5, 30)
+    whole = top_per_row(transition_scores(a + b + c, listeners, 0.5, 0.5), 4)  # binary fractions: exact sums
+    stack = [split_rows(a, cuts)]
+    for part in (b, c):
+        push_merged(stack, split_rows(part, cuts))
+    got = ranked_pairs(stack, cuts, listeners, 0.5, 0.5, 4)
+    for got_column, expected in zip(got, whole):
+        assert got_column.tolist() == expected.tolist()

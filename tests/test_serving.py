@@ -11,7 +11,8 @@ from src.recsys.arrays import find_sorted
 from src.recsys.serving.blend import OFFLINE, ONLINE, POPULAR, LIST_SOURCES, blend, blend_for_user
 from src.recsys.serving.blend_config import BlendConfig
 from src.recsys.serving.online_candidates import online_candidates
-from src.recsys.serving.bundle_builder import build_bundle, popularity_order, save_bundle
+from src.recsys.serving import bundle_builder
+from src.recsys.serving.bundle_builder import TrainHistory, build_bundle, popularity_order, save_bundle
 from src.recsys.serving.bundle_format import ARRAYS, MANIFEST, MANIFEST_KEYS
 from src.recsys.serving.bundle_reader import BundleError, ServingBundle
 from src.recsys.serving.ragged import RaggedTable
@@ -23,6 +24,36 @@ NO_LISTENS = np.empty(0, dtype=np.int32)
 
 def codes(sources) -> list[str]:
     return [LIST_SOURCES[code] for code in sources]
+
+
+# ---------------------------------------------------------------- train history
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 24])
+def test_train_history_from_a_file_or_in_chunks_equals_the_distinct_pairs(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(bundle_builder, "HISTORY_CHUNK", chunk)
+    rng = np.random.default_rng(2)
+    train = pd.DataFrame({"user_id": rng.integers(0, 30, 200).astype(np.int32),
+                          "track_id": rng.choice(np.array([5, 7, 2**31 - 1, 40], np.int32), 200)})
+    train.to_parquet(tmp_path / "train.parquet", row_group_size=23)
+    pairs = train.drop_duplicates().sort_values(["user_id", "track_id"])
+    listeners = pairs.groupby("track_id")["user_id"].size()
+    for history in (TrainHistory.of(train["user_id"].to_numpy(), train["track_id"].to_numpy()),
+                    TrainHistory.read(tmp_path / "train.parquet")):
+        assert history.history.keys.tolist() == sorted(pairs["user_id"].unique())
+        assert history.history.items.tolist() == pairs["track_id"].tolist()
+        assert history.track_ids.tolist() == listeners.index.tolist()
+        assert history.listeners.tolist() == listeners.tolist() and history.listeners.dtype == np.int32
+
+
+def test_a_bundle_from_the_train_history_equals_one_from_the_train_frame():
+    frames = tiny_frames()
+    train = frames["train"]
+    from_history = build_bundle(**{**frames, "train": TrainHistory.of(train["user_id"].to_numpy(),
+                                                                      train["track_id"].to_numpy())})
+    built = build_bundle(**frames)
+    for name, array in built.arrays().items():
+        assert np.array_equal(from_history.arrays()[name], array), name
 
 
 # ---------------------------------------------------------------- ragged tables

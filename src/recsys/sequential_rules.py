@@ -22,31 +22,81 @@ the decayed raw weight, not on distinct users: it needs no second accumulator ov
 with decay 0.5 the default 1 means "at least one listen right after a, or the equivalent at larger
 distances" (one co-occurrence at distance 2 alone, 0.5, is dropped as noise).
 
-Memory: listens are processed in batches of whole users (``batch_listens`` rows, a user never split so
-distinct listeners add up across batches); each batch's pairs are summed into a sparse track x track
-matrix and the batch matrices are merged like a binary counter (each sum costs about its result, log-many
-merges per pair instead of one per batch).
+Memory: the train columns are read a row group at a time into compact arrays (``Listens``); listens are
+processed in batches of whole users (``batch_listens`` rows, a user never split so distinct listeners add
+up across batches); each batch's pairs are summed into a sparse track x track matrix and the batch
+matrices are merged like a binary counter (each sum costs about its result, log-many merges per pair
+instead of one per batch). Every matrix is kept as ``ROW_RANGES`` pieces of rows, merged piece by piece, and
+the counter's last few matrices are never summed whole: a range of rows is summed, scored and cut to its top
+``n`` at a time (``ranked_pairs``), so no second copy of every pair exists at any step.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from .arrays import encode, unique_sorted
 from .columns import NEXT_TRACK, STARTED_AT, TRACK, TRACK_SEQ, USER
 from .interactions import ranked_table
+from .sequences import day_numbers, is_listening_order
 
 SEQUENCE_COLUMNS = [USER, TRACK, TRACK_SEQ, STARTED_AT]
+ROW_RANGES = 32  # the pair matrices are kept as this many row ranges: what one merge or scoring step holds
+
+
+@dataclass
+class Listens:
+    """The four columns the rules read, compact: ids as stored (int32), ``track_seq`` int16, the day as int32.
+
+    At 207M train listens a pandas frame holds ``started_at`` as int64 nanoseconds (1.7 GB) and an int64
+    day copy beside it; these arrays take 14 bytes a listen, and ``read`` fills them row group by row group.
+    """
+
+    users: np.ndarray
+    days: np.ndarray  # days since 1970 (``sequences.day_numbers``)
+    seqs: np.ndarray
+    tracks: np.ndarray
+
+    @classmethod
+    def from_frame(cls, train: pd.DataFrame) -> "Listens":
+        return cls(train[USER].to_numpy(), _days(train[STARTED_AT].to_numpy()), train[TRACK_SEQ].to_numpy(),
+                   train[TRACK].to_numpy())
+
+    @classmethod
+    def read(cls, path: Path | str) -> "Listens":
+        """Read ``path`` (a train split) one row group at a time into preallocated arrays."""
+        source = pq.ParquetFile(path)
+        schema = source.schema_arrow
+        columns = {name: np.empty(source.metadata.num_rows, dtype=schema.field(name).type.to_pandas_dtype())
+                   for name in (USER, TRACK_SEQ, TRACK)}
+        days = np.empty(source.metadata.num_rows, dtype=np.int32)
+        begin = 0
+        for group in range(source.num_row_groups):
+            table = source.read_row_group(group, columns=SEQUENCE_COLUMNS)
+            end = begin + table.num_rows
+            for name, array in columns.items():
+                array[begin:end] = table.column(name).to_numpy()
+            days[begin:end] = _days(table.column(STARTED_AT).to_numpy())
+            begin = end
+            del table
+        return cls(columns[USER], days, columns[TRACK_SEQ], columns[TRACK])
+
+
+def _days(started_at: np.ndarray) -> np.ndarray:
+    """int32 day numbers of timestamps of any unit (``day_numbers`` reads nanoseconds)."""
+    return day_numbers(np.asarray(started_at, dtype="datetime64[ns]"))
 
 
 def listening_order(users: np.ndarray, days: np.ndarray, seqs: np.ndarray) -> np.ndarray | None:
-    """Permutation sorting listens by (user, day, track_seq); None when already sorted (the split keeps the
-    events' order, which is sorted on the data this runs on, so the sort and its copies are usually skipped)."""
-    same_user = users[1:] == users[:-1]
-    later_day = days[1:] > days[:-1]
-    ordered = (users[1:] > users[:-1]) | (same_user & (later_day | ((days[1:] == days[:-1]) & (seqs[1:] >= seqs[:-1]))))
-    if ordered.all():
+    """Permutation sorting listens by (user, day, track_seq), ties in row order (as the Spark engine); None
+    when already sorted (the split keeps the events' order, sorted on the data this runs on, so the sort and
+    its copies are usually skipped; the check runs in chunks, without 207M-long temporaries)."""
+    if is_listening_order(users, days, seqs):
         return None
     return np.lexsort((seqs, days, users))
 
@@ -70,16 +120,22 @@ def successor_pairs(codes: np.ndarray, starts: np.ndarray, window: int, decay: f
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a, b, weight) for every pair of one session within ``window`` steps: one shifted comparison per
     distance instead of a loop over sessions."""
-    session = np.cumsum(starts, dtype=np.int64)
-    firsts, nexts, weights = [], [], []
-    for distance in range(1, min(window, len(codes) - 1) + 1):
-        keep = (session[distance:] == session[:-distance]) & (codes[distance:] != codes[:-distance])
-        firsts.append(codes[:-distance][keep])
-        nexts.append(codes[distance:][keep])
-        weights.append(np.full(int(keep.sum()), decay ** (distance - 1), dtype=np.float32))
-    if not firsts:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
-    return np.concatenate(firsts), np.concatenate(nexts), np.concatenate(weights)
+    session = np.cumsum(starts, dtype=np.int32)  # a batch has far fewer than 2**31 listens
+    keeps = [(session[distance:] == session[:-distance]) & (codes[distance:] != codes[:-distance])
+             for distance in range(1, min(window, len(codes) - 1) + 1)]
+    del session
+    total = sum(int(np.count_nonzero(keep)) for keep in keeps)
+    # filled in place, distance by distance: the same arrays as concatenating per-distance parts, at half the peak
+    firsts, nexts = np.empty(total, dtype=codes.dtype), np.empty(total, dtype=codes.dtype)
+    weights = np.empty(total, dtype=np.float32)
+    begin = 0
+    for distance, keep in enumerate(keeps, start=1):
+        end = begin + int(np.count_nonzero(keep))
+        np.compress(keep, codes[:-distance], out=firsts[begin:end])
+        np.compress(keep, codes[distance:], out=nexts[begin:end])
+        weights[begin:end] = np.float32(decay ** (distance - 1))
+        begin = end
+    return firsts, nexts, weights
 
 
 def pair_matrix(codes: np.ndarray, starts: np.ndarray, window: int, decay: float, n_tracks: int) -> sp.csr_matrix:
@@ -89,43 +145,103 @@ def pair_matrix(codes: np.ndarray, starts: np.ndarray, window: int, decay: float
 
 
 def batch_listeners(users: np.ndarray, codes: np.ndarray, n_tracks: int) -> np.ndarray:
-    """Distinct listeners per track code within a batch of whole users (adds up across such batches)."""
-    first_user = users[0] if len(users) else 0
-    keys = np.unique((users - first_user).astype(np.int64) * n_tracks + codes)
-    return np.bincount(keys % n_tracks, minlength=n_tracks)
+    """Distinct listeners per track code within a batch of whole users (adds up across such batches).
+
+    ``np.unique`` of ``user * n_tracks + code`` keys, built and sorted in one int64 array (the expression
+    form held three 8-byte temporaries a listen besides the sort's copy)."""
+    keys = users.astype(np.int64)
+    if len(keys):
+        keys -= keys[0]
+    keys *= n_tracks
+    keys += codes
+    keys.sort()
+    distinct = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    keys = keys[distinct]
+    keys %= n_tracks
+    return np.bincount(keys, minlength=n_tracks)
 
 
-def push_merged(stack: list[sp.csr_matrix], matrix: sp.csr_matrix) -> None:
+Part = list  # a track x track matrix as canonical CSR pieces, one per range of rows (``row_ranges``)
+
+
+def row_ranges(n_rows: int, ranges: int = ROW_RANGES) -> np.ndarray:
+    """Row cuts (first 0, last ``n_rows``) of about ``ranges`` equal ranges of rows."""
+    return np.unique(np.linspace(0, n_rows, ranges + 1).astype(np.int64))
+
+
+def split_rows(matrix: sp.csr_matrix, cuts: np.ndarray) -> Part:
+    """The rows of each range ``cuts[i]:cuts[i + 1]`` as a CSR of its own, on views of ``matrix``'s arrays
+    (they go once every piece is merged; copies would double a batch's pairs for a moment)."""
+    pieces = []
+    for first, last in zip(cuts[:-1], cuts[1:]):
+        begin, end = matrix.indptr[first], matrix.indptr[last]
+        piece = sp.csr_matrix((last - first, matrix.shape[1]), dtype=matrix.dtype)
+        # set, not passed to the constructor: its check copies a view of a much larger array
+        piece.indptr, piece.indices, piece.data = (matrix.indptr[first:last + 1] - begin,
+                                                   matrix.indices[begin:end], matrix.data[begin:end])
+        piece.has_canonical_format = matrix.has_canonical_format  # rows of a canonical matrix are
+        pieces.append(piece)
+    return pieces
+
+
+def part_nnz(part: Part) -> int:
+    return sum(piece.nnz for piece in part)
+
+
+def push_merged(stack: list[Part], part: Part) -> None:
     """Push a batch matrix, summing the top of the stack while it is not much larger than what is below:
-    a binary counter, so a pair is copied O(log batches) times rather than once per later batch."""
-    stack.append(matrix)
-    while len(stack) > 1 and stack[-2].nnz <= 2 * stack[-1].nnz:
-        top = stack.pop()
-        stack[-1] = stack[-1] + top
+    a binary counter, so a pair is copied O(log batches) times rather than once per later batch.
+
+    Summed a range of rows at a time, each range's addends dropped once added: a sum of whole matrices
+    would hold both addends and the sum, up to twice every pair seen so far."""
+    stack.append(part)
+    while len(stack) > 1 and part_nnz(stack[-2]) <= 2 * part_nnz(stack[-1]):
+        top, below = stack.pop(), stack[-1]
+        for index in range(len(below)):
+            below[index] = below[index] + top[index]
+            top[index] = None
 
 
-def transition_counts(users: np.ndarray, days: np.ndarray, codes: np.ndarray, n_tracks: int, window: int,
-                      decay: float, batch_listens: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """raw(a, b) over all sessions and listeners(b), from listens sorted by (user, day, track_seq)."""
-    starts = session_starts(users, days)
-    cuts = user_batches(users, batch_listens)
-    stack: list[sp.csr_matrix] = [sp.csr_matrix((n_tracks, n_tracks), dtype=np.float32)]
+def transition_counts(starts: np.ndarray, codes: np.ndarray, cuts: np.ndarray, n_tracks: int, window: int,
+                      decay: float) -> tuple[list[Part], np.ndarray]:
+    """raw(a, b) over all sessions of listens sorted by (user, day, track_seq), as parts whose sum
+    (``summed_rows``) is raw, and the row cuts of their pieces; ``starts`` from ``session_starts``, ``cuts``
+    the batches of ``user_batches``.
+
+    The parts are summed only a range of rows at a time, when they are scored: the whole sum would be a
+    second copy of every pair next to the parts."""
+    ranges = row_ranges(n_tracks)
+    stack: list[Part] = [split_rows(sp.csr_matrix((n_tracks, n_tracks), dtype=np.float32), ranges)]
+    for begin, end in zip(cuts[:-1], cuts[1:]):
+        push_merged(stack, split_rows(pair_matrix(codes[begin:end], starts[begin:end], window, decay, n_tracks),
+                                      ranges))
+    return stack, ranges
+
+
+def track_listeners(users: np.ndarray, codes: np.ndarray, cuts: np.ndarray, n_tracks: int) -> np.ndarray:
+    """listeners(b): distinct users per track code, batch by batch (``cuts`` from ``user_batches``)."""
     listeners = np.zeros(n_tracks, dtype=np.int64)
     for begin, end in zip(cuts[:-1], cuts[1:]):
-        push_merged(stack, pair_matrix(codes[begin:end], starts[begin:end], window, decay, n_tracks))
         listeners += batch_listeners(users[begin:end], codes[begin:end], n_tracks)
-    raw = stack.pop()
-    while stack:
-        raw = raw + stack.pop()
+    return listeners
+
+
+def summed_rows(pieces: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """The sum of one range's pieces of every part, added in the order a sum of the whole parts took (the
+    last part first), so every float32 sum is the same as in the whole matrix."""
+    raw = pieces[-1]
+    for piece in reversed(pieces[:-1]):
+        raw = raw + piece
     raw.sum_duplicates()
-    return raw, listeners
+    return raw
 
 
 def transition_scores(raw: sp.csr_matrix, listeners: np.ndarray, popularity_exponent: float,
                       min_support: float) -> sp.csr_matrix:
     """score(a, b) = raw / out(a) / listeners(b) ** p on the pairs with raw >= min_support (module docstring);
     the weak pairs are dropped first, so the float32 scores and their row numbers exist only for kept pairs."""
-    out = np.asarray(raw.sum(axis=1), dtype=np.float64).ravel()
+    out = np.asarray(raw.sum(axis=1), dtype=np.float64).ravel()  # row by row: the same for a block of rows
     counts = np.diff(raw.indptr)
     keep = raw.data >= min_support
     rows = np.repeat(np.arange(raw.shape[0], dtype=np.int32), counts)[keep]
@@ -157,17 +273,44 @@ def top_per_row(scores: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray, 
     return rows, scores.indices[best], scores.data[best], ranks[top] + 1
 
 
-def played_next(train: pd.DataFrame, window: int, distance_decay: float, popularity_exponent: float,
+def ranked_pairs(parts: list[Part], ranges: np.ndarray, listeners: np.ndarray, popularity_exponent: float,
+                 min_support: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``top_per_row(transition_scores(raw, ...))`` of raw = the sum of ``parts``, a range of rows at a time
+    (rows never interact): scoring the whole matrix at once would need about 40 bytes a pair (row numbers,
+    sort keys, order) on top of raw's 8. Each range's pieces are dropped once it is scored."""
+    result = []
+    for index, first in enumerate(ranges[:-1]):
+        raw = summed_rows([part[index] for part in parts])
+        for part in parts:
+            part[index] = None
+        scored = top_per_row(transition_scores(raw, listeners, popularity_exponent, min_support), n)
+        result.append((scored[0] + first, *scored[1:]))
+    if not result:
+        return top_per_row(sp.csr_matrix((0, 0), dtype=np.float32), n)
+    return tuple(np.concatenate(column) for column in zip(*result))  # type: ignore[return-value]
+
+
+def played_next(train: pd.DataFrame | Listens, window: int, distance_decay: float, popularity_exponent: float,
                 min_support: float, n: int, batch_listens: int = 20_000_000) -> pd.DataFrame:
-    """The played-next table (``track_id``, ``next_track_id``, ``score``, ``rank``) of a train frame."""
-    users = train[USER].to_numpy()
-    days = train[STARTED_AT].to_numpy().astype("datetime64[D]").view(np.int64)
-    order = listening_order(users, days, train[TRACK_SEQ].to_numpy())
-    tracks = train[TRACK].to_numpy()
+    """The played-next table (``track_id``, ``next_track_id``, ``score``, ``rank``) of a train frame or of
+    ``Listens`` (whose arrays this call may drop as it goes when it holds the only reference)."""
+    listens = train if isinstance(train, Listens) else Listens.from_frame(train)
+    del train
+    users, days, tracks = listens.users, listens.days, listens.tracks
+    order = listening_order(users, days, listens.seqs)
+    del listens
     if order is not None:
         users, days, tracks = users[order], days[order], tracks[order]
+        del order
+    starts = session_starts(users, days)
+    del days
     track_ids = unique_sorted(tracks)
-    raw, listeners = transition_counts(users, days, encode(tracks, track_ids), len(track_ids), window,
-                                       distance_decay, batch_listens)
-    rows, cols, scores, ranks = top_per_row(transition_scores(raw, listeners, popularity_exponent, min_support), n)
+    codes = encode(tracks, track_ids)
+    del tracks
+    cuts = user_batches(users, batch_listens)
+    listeners = track_listeners(users, codes, cuts, len(track_ids))
+    del users
+    parts, ranges = transition_counts(starts, codes, cuts, len(track_ids), window, distance_decay)
+    del starts, codes
+    rows, cols, scores, ranks = ranked_pairs(parts, ranges, listeners, popularity_exponent, min_support, n)
     return ranked_table(track_ids[rows], track_ids[cols], scores, ranks, TRACK, NEXT_TRACK)

@@ -2,13 +2,13 @@
 import dataclasses
 import logging
 
-import pandas as pd
+import pyarrow.parquet as pq
 
 from src.recsys import paths
 from src.recsys.columns import TRACK
 from src.recsys.config import Config, integer, number, param, section
 from src.recsys.io import timed, write_parquet
-from src.recsys.sequential_rules import SEQUENCE_COLUMNS, played_next
+from src.recsys.sequential_rules import Listens, played_next
 from src.recsys.stage_runner import stage
 from src.spark_engine.spark_settings import EngineConfig
 
@@ -34,9 +34,9 @@ def main(cfg: PlayedNextConfig, logger: logging.Logger) -> None:
             frame = spark_played_next.played_next(spark, paths.TRAIN, cfg.window, cfg.distance_decay,
                                                   cfg.popularity_exponent, cfg.min_support, cfg.n)
     else:
-        train = pd.read_parquet(paths.TRAIN, columns=SEQUENCE_COLUMNS)
-        with timed(logger, f"played-next pairs over {len(train)} listens"):
-            frame = played_next(train, cfg.window, cfg.distance_decay, cfg.popularity_exponent, cfg.min_support,
+        with timed(logger, f"played-next pairs over {pq.read_metadata(paths.TRAIN).num_rows} listens"):
+            # read inline: played_next then holds the only reference and frees each column once used
+            frame = played_next(Listens.read(paths.TRAIN), cfg.window, cfg.distance_decay, cfg.popularity_exponent, cfg.min_support,
                                 cfg.n, cfg.batch_listens)
     logger.info("wrote %d played-next pairs for %d tracks", len(frame), frame[TRACK].nunique())
     write_parquet(frame, paths.PLAYED_NEXT)

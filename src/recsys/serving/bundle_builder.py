@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .. import paths, sequences
 from ..arrays import encode, find_sorted, positions_in_groups, unique_sorted
@@ -30,6 +31,7 @@ from .trees import TreeEnsemble
 ARTIST_TOP_TRACKS = 10  # an artist's most played tracks kept for a listen of a track nobody played in train
 _TRACK_BITS = 31  # history pair key: user_id << 31 | track_id (ids are non-negative int32)
 _MAX_ID = 2**31 - 1
+HISTORY_CHUNK = 1 << 24  # keys split back into users and tracks at once: bounds the int64 temporaries
 # the inputs, as named in error messages (the serving stage reads these files)
 RECOMMENDATIONS, SIMILAR, TOP_POPULAR = (str(paths.FINAL), str(paths.SIMILAR), str(paths.TOP_POPULAR))
 PLAYED_NEXT = str(paths.PLAYED_NEXT)
@@ -37,12 +39,13 @@ TRAIN, ITEMS = str(paths.TRAIN), str(paths.ITEMS)
 
 
 def build_bundle(recommendations: pd.DataFrame, similar: pd.DataFrame, played_next: pd.DataFrame,
-                 top_popular: pd.DataFrame, train: pd.DataFrame, items: pd.DataFrame) -> ServingBundle:
+                 top_popular: pd.DataFrame, train: "pd.DataFrame | TrainHistory", items: pd.DataFrame) -> ServingBundle:
     """Turn the pipeline's long tables into the bundle's arrays (vectorised; one sort of the history).
 
     The inputs are checked for what every served list relies on: ids that fit int32, unique catalog and
     chart ids, and every recommended, similar, charted or listened track in the catalog (so it has a name
-    and can never be served twice under two ids).
+    and can never be served twice under two ids). ``train``: the train frame, or its ``TrainHistory``
+    (what the stage passes, read from the file without holding the 207M listens).
     """
     for file, frame, columns in ((RECOMMENDATIONS, recommendations, ("user_id", "track_id")),
                                  (SIMILAR, similar, ("track_id", "similar_track_id")),
@@ -60,7 +63,9 @@ def build_bundle(recommendations: pd.DataFrame, similar: pd.DataFrame, played_ne
                                 (PLAYED_NEXT, played_next, "track_id"), (PLAYED_NEXT, played_next, "next_track_id"),
                                 (TOP_POPULAR, top_popular, "track_id")):
         _check_in_catalog(file, column, frame[column].to_numpy(), catalog)
-    history, (listened, listeners) = listened_tracks(train["user_id"].to_numpy(), train["track_id"].to_numpy())
+    if not isinstance(train, TrainHistory):
+        train = TrainHistory.of(train["user_id"].to_numpy(), train["track_id"].to_numpy())
+    history, listened, listeners = train.history, train.track_ids, train.listeners
     _check_in_catalog(TRAIN, "track_id", listened, catalog)  # the distinct tracks: 1M lookups, not 184M
     catalog_listeners = _aligned(listened, listeners, catalog.track_ids)
     catalog = dataclasses.replace(catalog, listeners=catalog_listeners.astype(np.int32))
@@ -96,7 +101,7 @@ def save_bundle(bundle: ServingBundle, folder: Path) -> dict[str, Any]:
             raise ValueError(f"bundle array {spec.name}: {array.dtype}, the format says {spec.dtype}")
         np.save(folder / f"{spec.name}.npy", array)
         digest.update(array_prefix(spec.name, array.dtype))
-        digest.update(array.tobytes())
+        digest.update(array)  # the contiguous buffer itself: tobytes would copy it (0.8 GB for the history)
         files[spec.name] = {"dtype": str(array.dtype), "length": int(len(array))}
     blend, features = bundle.blend.to_dict(), list(RERANKER_FEATURES)
     digest.update(settings_bytes(blend, features))
@@ -145,21 +150,74 @@ def catalog_from_items(track_ids: np.ndarray, names: pd.Series, albums: np.ndarr
                         np.asarray(artists, dtype=np.int32)[order], np.zeros(len(order), dtype=np.int32))
 
 
-def listened_tracks(user_ids: np.ndarray, track_ids: np.ndarray) -> tuple[RaggedTable, tuple[np.ndarray, np.ndarray]]:
-    """Each user's distinct listened tracks (sorted), and (track ids, distinct listeners) of every listened track.
+@dataclasses.dataclass(frozen=True)
+class TrainHistory:
+    """Each user's distinct listened tracks (sorted), and every listened track with its distinct listeners.
 
     One sort of int64 ``user << 31 | track`` keys serves both: the unique keys are the history rows in order,
-    and counting their track halves counts distinct listeners.
+    and counting their track halves counts distinct listeners. The keys are sorted in place and split back
+    a chunk at a time, so at 207M listens the peak is the keys (8 bytes a listen) plus the result (8 bytes a
+    distinct pair), not the several int64 copies that ``np.unique`` and whole-array shifts would make.
     """
-    _check_ids(TRAIN, "user_id", user_ids)
-    _check_ids(TRAIN, "track_id", track_ids)
-    keys = np.unique((user_ids.astype(np.int64) << _TRACK_BITS) | track_ids.astype(np.int64))
-    users = (keys >> _TRACK_BITS).astype(np.int32)
-    tracks = (keys & ((1 << _TRACK_BITS) - 1)).astype(np.int32)
-    del keys
-    track_index = unique_sorted(tracks)
-    listeners = np.bincount(encode(tracks, track_index), minlength=len(track_index)).astype(np.int32)
-    return RaggedTable.from_grouped(users, tracks), (track_index, listeners)
+
+    history: RaggedTable
+    track_ids: np.ndarray  # int32, sorted: every track listened to in train
+    listeners: np.ndarray  # int32, aligned with track_ids
+
+    @classmethod
+    def of(cls, user_ids: np.ndarray, track_ids: np.ndarray) -> "TrainHistory":
+        _check_ids(TRAIN, "user_id", user_ids)
+        _check_ids(TRAIN, "track_id", track_ids)
+        keys = np.empty(len(user_ids), dtype=np.int64)
+        for begin in range(0, len(keys), HISTORY_CHUNK):
+            end = begin + HISTORY_CHUNK
+            keys[begin:end] = _pair_keys(user_ids[begin:end], track_ids[begin:end])
+        return cls.from_keys(keys)
+
+    @classmethod
+    def read(cls, path: Path | str) -> "TrainHistory":
+        """From a train parquet file, a row group at a time (only the keys are held, never the columns)."""
+        source = pq.ParquetFile(path)
+        keys = np.empty(source.metadata.num_rows, dtype=np.int64)
+        begin = 0
+        for group in range(source.num_row_groups):
+            table = source.read_row_group(group, columns=["user_id", "track_id"])
+            user_ids, track_ids = (table.column(name).to_numpy() for name in ("user_id", "track_id"))
+            _check_ids(TRAIN, "user_id", user_ids)
+            _check_ids(TRAIN, "track_id", track_ids)
+            keys[begin:begin + len(user_ids)] = _pair_keys(user_ids, track_ids)
+            begin += len(user_ids)
+            del table, user_ids, track_ids
+        return cls.from_keys(keys)
+
+    @classmethod
+    def from_keys(cls, keys: np.ndarray) -> "TrainHistory":
+        """From ``user << 31 | track`` keys (sorted in place: the caller's array is consumed)."""
+        keys.sort()
+        distinct = np.ones(len(keys), dtype=bool)
+        np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+        size = int(np.count_nonzero(distinct))
+        users, tracks = np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32)
+        done = 0
+        for begin in range(0, len(keys), HISTORY_CHUNK):
+            part = keys[begin:begin + HISTORY_CHUNK][distinct[begin:begin + HISTORY_CHUNK]]
+            users[done:done + len(part)] = part >> _TRACK_BITS
+            tracks[done:done + len(part)] = part & ((1 << _TRACK_BITS) - 1)
+            done += len(part)
+        del keys, distinct
+        track_index = unique_sorted(tracks)
+        listeners = np.zeros(len(track_index), dtype=np.int64)
+        for begin in range(0, len(tracks), HISTORY_CHUNK):
+            listeners += np.bincount(encode(tracks[begin:begin + HISTORY_CHUNK], track_index),
+                                     minlength=len(track_index))
+        return cls(RaggedTable.from_grouped(users, tracks), track_index, listeners.astype(np.int32))
+
+
+def _pair_keys(user_ids: np.ndarray, track_ids: np.ndarray) -> np.ndarray:
+    keys = user_ids.astype(np.int64)
+    keys <<= _TRACK_BITS
+    keys |= track_ids
+    return keys
 
 
 def first_ids(file: str, column: str, lists: pd.Series) -> np.ndarray:
