@@ -14,7 +14,7 @@ from src.recsys.interactions import InteractionMatrix, ranked_frame
 from src.recsys.ranking.offline_candidates import NO_RANK, generate_candidates, similar_table_to_arrays
 from src.recsys.ranking.dataset import label_candidates, label_window, sample_negatives, window_events
 from src.recsys.ranking.features import RANKER_FEATURES, TrackMeta, artist_affinity, genre_affinity, genre_profile
-from src.recsys.ranking.history import History, TrackStats, days_before, listening_order
+from src.recsys.ranking.history import History, TrackStats, days_before, user_sequence_order
 from src.recsys.ranking.model import fit_ranker, top_n
 from src.recsys.ranking.pipeline import RankingContext, rank_users, similar_for_recent, training_frame
 from src.recsys.topk import similar_items, top_k_scores
@@ -119,8 +119,8 @@ def test_history_in_listening_order_skips_the_sort_and_equals_the_shuffled_one(g
     train = generated.train
     in_order = train.sort_values(["user_id", "track_seq"], kind="stable").reset_index(drop=True)
     user, seq = in_order["user_id"].to_numpy(), in_order["track_seq"].to_numpy()
-    assert listening_order(user, seq) is None
-    assert listening_order(user[::-1].copy(), seq[::-1].copy()) is not None
+    assert user_sequence_order(user, seq) is None
+    assert user_sequence_order(user[::-1].copy(), seq[::-1].copy()) is not None
     cutoff = np.datetime64("2022-12-02", "ns")
     fast, sorted_ = History.before(in_order, cutoff), History.before(train.sample(frac=1.0, random_state=3), cutoff)
     for name in ("user_ids", "indptr", "track_id", "age_days"):

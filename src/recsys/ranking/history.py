@@ -40,7 +40,7 @@ class History:
         started_at = events["started_at"].to_numpy()
         keep = started_at < cutoff
         user = events["user_id"].to_numpy()[keep]
-        order = listening_order(user, events["track_seq"].to_numpy()[keep])
+        order = user_sequence_order(user, events["track_seq"].to_numpy()[keep])
         track = events["track_id"].to_numpy()[keep]
         age = days_before(cutoff, started_at, keep)
         if order is not None:
@@ -76,8 +76,9 @@ class History:
         return segment_positions(starts, ends)
 
 
-def listening_order(user: np.ndarray, track_seq: np.ndarray) -> np.ndarray | None:
-    """The stable order by (user, track_seq), or None when the events are in it already."""
+def user_sequence_order(user: np.ndarray, track_seq: np.ndarray) -> np.ndarray | None:
+    """The stable order by (user, track_seq), or None when the events are in it already (not
+    ``sequences.listening_order``, which orders by user, day, then track_seq)."""
     same_user = user[1:] == user[:-1]
     in_order = bool(np.all((user[1:] > user[:-1]) | (same_user & (track_seq[1:] >= track_seq[:-1]))))
     del same_user
