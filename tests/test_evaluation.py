@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.recsys import arrays
 from src.recsys.evaluation import (
     build_evaluation_set,
     chunked_encode,
@@ -89,6 +90,20 @@ def test_encode_and_unique_both_paths():
     assert encode(np.array([1]), np.array([], dtype=int)).tolist() == [-1]
     assert unique_sorted(np.array([5, 2, 5, 9], dtype=np.int32)).tolist() == [2, 5, 9]
     assert unique_sorted(np.array([10**9, -4, 10**9])).tolist() == [-4, 10**9]
+
+
+def test_encode_sparse_ids_same_codes_with_and_without_a_table():
+    """Sparse ids (real track ids reach 10^8): a big query builds a table, a small one binary-searches; both
+    give the same codes, for ids absent, negative or beyond the largest (int64 beyond int32 too)."""
+    rng = np.random.default_rng(0)
+    ids = np.unique(rng.integers(0, 30_000_000, 1000)).astype(np.int32)
+    tail = np.array([-1, 0, int(ids[-1]) + 1, 2**40, int(ids[3]) + 1])
+    small = np.concatenate([rng.choice(ids, 50), tail])  # 8 x 55 queries << span: binary search
+    big = np.concatenate([rng.choice(ids, 4_000_000), tail])  # 8 x 4M queries > span: a table
+    assert 8 * len(small) + (1 << 24) < int(ids[-1]) < min(arrays.MAX_TABLE_SPAN, 8 * len(big))  # neither dense
+    for values in (small, big):
+        expected = arrays.find_sorted(ids.astype(np.int64), values)
+        assert encode(values, ids).tolist() == expected.tolist()
 
 
 def test_recommendation_matrix_places_ranks_and_ignores_noise(data):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from src.recsys.arrays import encode, pair_keys, unique_sorted
+from src.recsys.arrays import encode, id_table, lookup, pair_keys, table_pays, unique_sorted
 from src.recsys.metrics import EMPTY, ranking_metrics
 
 # The recommenders `evaluate` scores, under the names of its results, plots (dvc.yaml's `plots` columns,
@@ -166,8 +166,10 @@ def _train_matrix(train: pd.DataFrame, train_user_ids, users, item_ids) -> sp.cs
 
 
 def chunked_encode(values: np.ndarray, ids: np.ndarray, chunk: int = ENCODE_CHUNK) -> np.ndarray:
-    """``encode`` a chunk at a time, into one int32 array: on ids too sparse for its lookup table it binary
-    searches, with int64 temporaries of 8 to 24 bytes a value (about 5 GB over 207M train listens at once)."""
+    """``encode`` into one int32 array: through one lookup table when it pays (``arrays.table_pays``), else a chunk
+    at a time, as a binary search has int64 temporaries of 8 to 24 bytes a value (about 5 GB over 207M listens)."""
+    if len(ids) and table_pays(ids, len(values)):
+        return lookup(id_table(ids), values, -1)
     codes = np.empty(len(values), dtype=np.int32)
     for begin in range(0, len(values), chunk):
         codes[begin:begin + chunk] = encode(values[begin:begin + chunk], ids)

@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .arrays import find_sorted
+from .arrays import MAX_TABLE_SPAN, find_sorted, id_table, lookup
 from .io import atomic_path
 
 ROW_GROUP_ROWS = 1 << 20  # pq.write_table's default row group length, which a streamed file repeats
 PARQUET_OPTIONS = {"compression": "zstd"}  # io.write_parquet's (tests/test_streaming.py compares the bytes)
-MAX_TABLE_IDS = 1 << 28  # an id table up to 1 GiB (int32); sparser ids fall back to a binary search
+MAX_TABLE_IDS = MAX_TABLE_SPAN  # an id table up to 512 MiB (int32); sparser ids fall back to a binary search
 
 
 def row_groups(path: Path | str, columns: list[str] | None = None) -> Iterator[pa.Table]:
@@ -137,21 +137,9 @@ class IdCodes:
         top = int(self.ids[-1]) if len(self.ids) else -1
         self.table = None
         if len(self.ids) == 0 or (self.ids[0] >= 0 and top < MAX_TABLE_IDS):
-            self.table = np.full(top + 1, -1, dtype=np.int32)
-            self.table[self.ids] = np.arange(len(self.ids), dtype=np.int32)
+            self.table = id_table(self.ids)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         if self.table is None:
             return find_sorted(self.ids, values).astype(np.int32)
         return lookup(self.table, values, -1)
-
-
-def lookup(table: np.ndarray, ids: np.ndarray, default) -> np.ndarray:
-    """``table[ids]``, ``default`` for ids outside the table (checked once per chunk, masked only when needed)."""
-    ids = np.asarray(ids)
-    if len(ids) == 0 or (ids.min() >= 0 and ids.max() < len(table)):
-        return table[ids]
-    inside = (ids >= 0) & (ids < len(table))
-    found = np.full(len(ids), default, dtype=table.dtype)
-    found[inside] = table[ids[inside]]
-    return found
