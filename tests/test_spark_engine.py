@@ -36,12 +36,10 @@ PLAYED_NEXT = {key: PARAMS["played_next"][key]
 LOGGER = logging.getLogger("tests.spark")
 
 
-def write_clean(folder: Path, outputs: dict, events, report: dict) -> Path:
-    """What the clean stage writes, into ``folder`` (the events unless the local engine wrote them already)."""
+def write_clean(folder: Path, outputs: dict, report: dict) -> Path:
+    """What the clean stage writes besides the events (which both engines write as they clean), into ``folder``."""
     for name, frame in outputs.items():
         write_parquet(frame, folder / f"{name}.parquet")
-    if events is not None:
-        write_parquet(pa.table(vars(events)), folder / "events.parquet")
     write_json(report, folder / "data_quality.json")
     return folder
 
@@ -52,14 +50,12 @@ def run_both(spark, raw_dir: Path, base: Path, sample_frac: float = 1.0, split_d
 
     local, remote = base / "local", base / "spark"
     outputs, report = clean_locally(raw_dir, synthetic.MIN_USER_EVENTS, LOGGER, local / "events.parquet")
-    write_clean(local, outputs, None, report)
-    write_clean(remote, *spark_cleaning.clean(spark, raw_dir, synthetic.MIN_USER_EVENTS))
+    write_clean(local, outputs, report)
+    write_clean(remote, *spark_cleaning.clean(spark, raw_dir, synthetic.MIN_USER_EVENTS, remote / "events.parquet"))
     write_json(split_file(local / "events.parquet", local / "train.parquet", local / "test.parquet", split_date,
                           sample_frac, 42), local / "split.json")
-    train, test, report = spark_split.time_split(spark, remote / "events.parquet", split_date, sample_frac, 42)
-    write_parquet(train, remote / "train.parquet")
-    write_parquet(test, remote / "test.parquet")
-    write_json(report, remote / "split.json")
+    write_json(spark_split.time_split(spark, remote / "events.parquet", split_date, sample_frac, 42,
+                                      remote / "train.parquet", remote / "test.parquet"), remote / "split.json")
     n = PARAMS["popular"]["n"]
     train = pd.read_parquet(local / "train.parquet")
     write_parquet(top_popular_of_file(local / "train.parquet", pd.read_parquet(local / "items.parquet"), n),
@@ -106,6 +102,9 @@ def dirty_data(spark, tmp_path_factory) -> dict:
 
 def test_spark_stages_write_what_the_local_engine_writes_on_the_generated_data(default_data):
     assert_same_files(default_data)
+    for name in ("events", "train", "test"):  # streamed from Spark's part files: the local file's very bytes
+        local, remote = (default_data[engine] / f"{name}.parquet" for engine in ("local", "spark"))
+        assert remote.read_bytes() == local.read_bytes(), name
 
 
 def eda_numbers_locally(events_path: Path, items: pd.DataFrame) -> tuple[dict, pd.DataFrame, np.ndarray]:
@@ -136,11 +135,11 @@ def test_spark_split_samples_train_as_the_local_engine(spark, default_data, tmp_
 
     local_files = [tmp_path / f"{name}.parquet" for name in ("train", "test")]
     report = split_file(default_data["local"] / "events.parquet", *local_files, "2022-12-16", 0.3, 7)
-    local = (*(pd.read_parquet(path) for path in local_files), report)
-    remote = spark_split.time_split(spark, default_data["spark"] / "events.parquet", "2022-12-16", 0.3, 7)
-    assert remote[2] == local[2]
-    for want, got in zip(local[:2], remote[:2]):
-        pd.testing.assert_frame_equal(got, want)
+    remote_files = [tmp_path / f"spark_{name}.parquet" for name in ("train", "test")]
+    assert spark_split.time_split(spark, default_data["spark"] / "events.parquet", "2022-12-16", 0.3, 7,
+                                  *remote_files) == report
+    for want, got in zip(local_files, remote_files):
+        assert got.read_bytes() == want.read_bytes()
 
 
 def test_spark_stages_on_the_dirty_raw_tables(dirty_data):
@@ -161,8 +160,9 @@ def test_spark_clean_validates_values_with_the_local_message(spark, raw_tables, 
     with pytest.raises(DataValidationError) as local:
         clean_locally(folder, 1, LOGGER, tmp_path / "events.parquet")
     with pytest.raises(DataValidationError) as remote:
-        spark_cleaning.clean(spark, folder, 1)
+        spark_cleaning.clean(spark, folder, 1, tmp_path / "spark" / "events.parquet")
     assert str(remote.value) == str(local.value) and message in str(remote.value)
+    assert not (tmp_path / "spark").exists()  # nothing partial written
 
 
 def test_spark_clean_reads_nanosecond_and_microsecond_timestamps(spark, raw_tables, tmp_path):
@@ -174,9 +174,9 @@ def test_spark_clean_reads_nanosecond_and_microsecond_timestamps(spark, raw_tabl
     results = []
     for name, table in (("ns", events), ("us", micros)):
         folder = write_raw(tmp_path / name, {**raw_tables, "interactions.parquet": table})
-        results.append(spark_cleaning.clean(spark, folder, 4)[1].started_at)
-    assert results[0].dtype == np.dtype("datetime64[ns]")
-    np.testing.assert_array_equal(results[0], results[1])
+        spark_cleaning.clean(spark, folder, 4, tmp_path / name / "events.parquet")
+        results.append(pq.read_table(tmp_path / name / "events.parquet")["started_at"])
+    assert results[0].type == pa.timestamp("ns") and results[0].equals(results[1])
 
 
 def test_spark_als_is_within_ten_percent_of_implicit(spark, generated, train_matrix, als_recommendations, tmp_path):
@@ -249,3 +249,19 @@ def test_spark_without_pyspark_says_what_to_install(monkeypatch):
                                           r"\(pip install -r requirements-spark.txt"):
         EngineConfig.from_params(with_engine())
     assert not EngineConfig.from_params(PARAMS).on_spark  # the local engine needs nothing
+
+
+def test_part_files_out_of_order_stop_the_write_and_leave_nothing(tmp_path):
+    """The driver checks the order Spark wrote: a part whose keys go back fails, and no target appears."""
+    from src.spark_engine.spark_output import stream_sorted_parts
+
+    parts = []
+    for index, keys in enumerate(([5, 6], [7, 9], [3, 4])):
+        parts.append(tmp_path / f"part-{index:05d}.parquet")
+        pq.write_table(pa.table({"x": pa.array([1, 2], pa.int32()), "_row": pa.array(keys, pa.int64())}), parts[-1])
+    schema = pa.schema([("x", pa.int32())])
+    assert stream_sorted_parts(parts[:2], "_row", tmp_path / "good" / "t.parquet", schema) == 4
+    assert pq.read_table(tmp_path / "good" / "t.parquet")["x"].to_pylist() == [1, 2, 1, 2]
+    with pytest.raises(RuntimeError, match="part-00002.parquet: Spark wrote the rows out of _row order"):
+        stream_sorted_parts(parts, "_row", tmp_path / "out" / "t.parquet", schema)
+    assert not (tmp_path / "out").exists()

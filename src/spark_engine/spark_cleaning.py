@@ -1,8 +1,9 @@
 """The clean stage on Spark: the same rules, counts and outputs as ``src/recsys/cleaning.py``.
 
 The events (the big table) and the track rules run as Spark jobs. What the downstream stages read is one
-parquet file per table, so the results are collected on the driver in the input order and written there:
-the kept tracks (1M rows at full size), the items and the catalog tables are assembled with the local functions.
+parquet file per table: the clean events are written by the executors and streamed into that file
+(``spark_output.write_sorted``); the kept tracks (1M rows at full size) are collected on the driver in the
+input order, and the items and the catalog tables are assembled there with the local functions.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from pyspark.sql.window import Window
 
 from src.recsys.arrays import lookup_sorted
 from src.recsys.catalogs import items_table, processed_tables
-from src.recsys.cleaning import INT32_MAX, LIST_COLUMNS, Events
+from src.recsys.cleaning import EVENTS_SCHEMA, INT32_MAX, LIST_COLUMNS
 from src.recsys.columns import EVENT_COLUMNS, STARTED_AT, TRACK, TRACK_SEQ, USER
 from src.recsys.validation import validate_raw_dir, validate_values
 
+from .spark_output import write_sorted
 from .spark_session import ROW, nanos_of, read_ordered
 
 ID_RANGES = ((USER, INT32_MAX), (TRACK, INT32_MAX), (TRACK_SEQ, int(np.iinfo(np.int16).max)))
@@ -72,10 +74,10 @@ def clean_tracks(spark: SparkSession, raw_dir: Path, catalog: pd.DataFrame) -> t
     return kept, report
 
 
-def clean_events(spark: SparkSession, raw_dir: Path, kept_track_ids: np.ndarray, min_user_events: int
-                 ) -> tuple[Events, dict[str, int], pd.DataFrame]:
-    """The event rules of ``cleaning.clean_events`` on Spark: the kept events in file order, the report and
-    the listens per track (``track_id``, ``listens``) of the kept events."""
+def clean_events(spark: SparkSession, raw_dir: Path, kept_track_ids: np.ndarray, min_user_events: int,
+                 events_path: Path) -> tuple[dict[str, int], pd.DataFrame]:
+    """The event rules of ``cleaning.clean_events`` on Spark: the kept events in file order written to
+    ``events_path`` (the local engine's file), the report and the listens per track (``track_id``, ``listens``)."""
     path = raw_dir / "interactions.parquet"
     raw = read_ordered(spark, path, EVENT_COLUMNS)
     raw = raw.withColumn(STARTED_AT, nanos_of(raw, STARTED_AT))
@@ -115,14 +117,10 @@ def clean_events(spark: SparkSession, raw_dir: Path, kept_track_ids: np.ndarray,
     }
     kept = kept.join(per_user.filter(enough).select(USER), USER, "left_semi")
     listens = kept.groupBy(TRACK).agg(F.count("*").alias("listens")).toPandas()
-    table = kept.orderBy(ROW).select(*EVENT_COLUMNS).toArrow()
+    write_sorted(kept, ROW, events_path, EVENTS_SCHEMA)
     events.unpersist()
     per_user.unpersist()
-    clean = Events(
-        table[USER].to_numpy().astype(np.int32), table[TRACK].to_numpy().astype(np.int32),
-        table[TRACK_SEQ].to_numpy().astype(np.int16), table[STARTED_AT].to_numpy().astype("datetime64[ns]"),
-    )
-    return clean, report, listens
+    return report, listens
 
 
 def listens_lookup(listens: pd.DataFrame):
@@ -132,13 +130,14 @@ def listens_lookup(listens: pd.DataFrame):
                                            track_ids.astype(np.int64), 0)
 
 
-def clean(spark: SparkSession, raw_dir: Path, min_user_events: int
-          ) -> tuple[dict[str, pd.DataFrame], Events, dict[str, int]]:
-    """What the clean stage writes: the processed tables by name, the clean events and data_quality's report."""
+def clean(spark: SparkSession, raw_dir: Path, min_user_events: int, events_path: Path
+          ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """What the clean stage writes: the clean events into ``events_path``; the other processed tables by name
+    and data_quality's report are returned."""
     raw_dir = Path(raw_dir)
     validate_raw_dir(raw_dir)
     catalog = pd.read_parquet(raw_dir / "catalog_names.parquet", columns=["id", "type", "name"])
     tracks, track_report = clean_tracks(spark, raw_dir, catalog)
-    events, event_report, listens = clean_events(spark, raw_dir, tracks[TRACK].to_numpy(), min_user_events)
+    event_report, listens = clean_events(spark, raw_dir, tracks[TRACK].to_numpy(), min_user_events, events_path)
     outputs, item_counts = processed_tables(tracks, catalog, items_table(tracks, catalog, listens_lookup(listens)))
-    return outputs, events, {**track_report, **item_counts, **event_report}
+    return outputs, {**track_report, **item_counts, **event_report}

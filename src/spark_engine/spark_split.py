@@ -5,24 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from src.recsys.columns import EVENT_COLUMNS, STARTED_AT, TRACK, TRACK_SEQ, USER
+from src.recsys.columns import EVENT_COLUMNS, STARTED_AT, TRACK, USER
+from src.recsys.streaming import pandas_schema
 from src.recsys.time_split import check_report, empty_side
 
+from .spark_output import write_sorted
 from .spark_session import ROW, nanos_of, read_ordered
-
-
-def events_frame(table: pa.Table) -> pd.DataFrame:
-    """Collected events as the pandas frame the local engine reads from events.parquet (same dtypes)."""
-    return pd.DataFrame({
-        USER: table[USER].to_numpy().astype(np.int32), TRACK: table[TRACK].to_numpy().astype(np.int32),
-        TRACK_SEQ: table[TRACK_SEQ].to_numpy().astype(np.int16),
-        STARTED_AT: table[STARTED_AT].to_numpy().astype("datetime64[ns]"),
-    })
 
 
 def sampled_rows(spark: SparkSession, train: DataFrame, train_sample_frac: float, seed: int) -> DataFrame:
@@ -41,8 +34,9 @@ def sampled_rows(spark: SparkSession, train: DataFrame, train_sample_frac: float
     return spark.createDataFrame(indexed.mapPartitions(keep), schema)
 
 
-def time_split(spark: SparkSession, events_path: Path | str, split_date: str, train_sample_frac: float, seed: int
-               ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+def time_split(spark: SparkSession, events_path: Path | str, split_date: str, train_sample_frac: float, seed: int,
+               train_path: Path | str, test_path: Path | str) -> dict[str, int]:
+    """Train and test written to their paths as ``time_split.split_file`` writes them; the report."""
     events = read_ordered(spark, events_path, EVENT_COLUMNS)
     events = events.withColumn(STARTED_AT, nanos_of(events, STARTED_AT))
     cut = pd.Timestamp(split_date).value
@@ -75,8 +69,9 @@ def time_split(spark: SparkSession, events_path: Path | str, split_date: str, tr
         "cold_test_users": test_users.join(train_users, USER, "left_anti").count(),
     }
     check_report(report, split_date, train_sample_frac)
-    frames = [events_frame(side.orderBy(ROW).select(*EVENT_COLUMNS).toArrow())
-              for side in (train, test.filter("known"))]
+    schema = pandas_schema(pq.read_schema(events_path))
+    write_sorted(train, ROW, train_path, schema)
+    write_sorted(test.filter("known"), ROW, test_path, schema)
     for frame in (events, train, test):
         frame.unpersist()
-    return frames[0], frames[1], report
+    return report

@@ -4,7 +4,6 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from src.recsys import paths
 from src.recsys.catalogs import items_table, processed_tables
@@ -32,8 +31,7 @@ def main(cfg: CleanConfig, logger: logging.Logger) -> None:
         from src.spark_engine.spark_session import spark_session
 
         with spark_session(cfg.engine.spark, "clean") as spark, timed(logger, f"cleaning {raw_dir} on Spark"):
-            outputs, events, report = clean(spark, raw_dir, cfg.min_user_events)
-        write_parquet(pa.table(vars(events)), paths.EVENTS)
+            outputs, report = clean(spark, raw_dir, cfg.min_user_events, paths.EVENTS)
     else:
         outputs, report = clean_locally(raw_dir, cfg.min_user_events, logger, paths.EVENTS)
     logger.info("tracks %d -> %d, events %d -> %d", report["tracks_in"], report["tracks_out"],

@@ -4,7 +4,7 @@ import logging
 
 from src.recsys import paths
 from src.recsys.config import Config, day, integer, number, param, section
-from src.recsys.io import write_json, write_parquet
+from src.recsys.io import write_json
 from src.recsys.stage_runner import stage
 from src.recsys.time_split import split_file
 from src.spark_engine.spark_settings import EngineConfig
@@ -25,10 +25,8 @@ def main(cfg: SplitConfig, logger: logging.Logger) -> None:
         from src.spark_engine.spark_session import spark_session
 
         with spark_session(cfg.engine.spark, "split") as spark:
-            train, test, report = spark_split.time_split(spark, paths.EVENTS, cfg.date, cfg.train_sample_frac,
-                                                         cfg.seed)
-        write_parquet(train, paths.TRAIN)
-        write_parquet(test, paths.TEST)
+            report = spark_split.time_split(spark, paths.EVENTS, cfg.date, cfg.train_sample_frac, cfg.seed,
+                                            paths.TRAIN, paths.TEST)
     else:
         report = split_file(paths.EVENTS, paths.TRAIN, paths.TEST, cfg.date, cfg.train_sample_frac, cfg.seed)
     logger.info("split at %s: %s", cfg.date, report)
