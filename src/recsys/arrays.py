@@ -68,6 +68,15 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
     return np.sort(pd.unique(values))
 
 
+def sort_in_place_distinct(keys: np.ndarray) -> np.ndarray:
+    """Sort ``keys`` in place and return the mask of each value's first occurrence: ``np.unique`` without its
+    copies, for key arrays of hundreds of millions (the caller compacts them as its memory allows)."""
+    keys.sort()
+    distinct = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    return distinct
+
+
 def segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(segment number, position) for every position of the ranges [starts[i], ends[i]), vectorised."""
     lengths = ends - starts

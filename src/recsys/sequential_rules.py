@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from .arrays import encode, unique_sorted
+from .arrays import encode, sort_in_place_distinct, unique_sorted
 from .columns import NEXT_TRACK, STARTED_AT, TRACK, TRACK_SEQ, USER
 from .interactions import ranked_table
 from .sequences import day_numbers, is_listening_order
@@ -154,10 +154,7 @@ def batch_listeners(users: np.ndarray, codes: np.ndarray, n_tracks: int) -> np.n
         keys -= keys[0]
     keys *= n_tracks
     keys += codes
-    keys.sort()
-    distinct = np.ones(len(keys), dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
-    keys = keys[distinct]
+    keys = keys[sort_in_place_distinct(keys)]
     keys %= n_tracks
     return np.bincount(keys, minlength=n_tracks)
 

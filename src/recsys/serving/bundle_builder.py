@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import paths, sequences
-from ..arrays import encode, find_sorted, positions_in_groups, unique_sorted
+from ..arrays import encode, find_sorted, positions_in_groups, sort_in_place_distinct, unique_sorted
 from ..io import DataValidationError
 from .blend_config import BlendConfig
 from .bundle_format import ARRAYS, FORMAT, MANIFEST, array_prefix, content_digest, settings_bytes, version_of
@@ -193,9 +193,7 @@ class TrainHistory:
     @classmethod
     def from_keys(cls, keys: np.ndarray) -> "TrainHistory":
         """From ``user << 31 | track`` keys (sorted in place: the caller's array is consumed)."""
-        keys.sort()
-        distinct = np.ones(len(keys), dtype=bool)
-        np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+        distinct = sort_in_place_distinct(keys)
         size = int(np.count_nonzero(distinct))
         users, tracks = np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int32)
         done = 0
