@@ -1,14 +1,14 @@
 """The data stages on both engines at a chosen scale: wall time and the whole machine's peak memory per stage.
 
-Generates the synthetic data once in a scratch copy of the project (``pipeline_benchmark.scratch_project``),
-then runs ``python -m src.stages.<stage>`` for clean, eda, split, popular and played_next with
+Generates the synthetic data once in a scratch copy of the project (``pipeline_benchmark.scratch_project``), or
+reads raw files generated earlier (``--raw-dir``), then runs ``python -m src.stages.<stage>`` for clean, eda, split, popular and played_next with
 ``engine.name: local`` and again with ``spark`` (``--als`` adds the als stage, with ``als.engine``). Memory is
 the peak summed RSS of the stage's process tree (the Python driver, Spark's JVM and its Python workers),
 sampled every 0.1 s. Each Spark stage's files are checked to be the local ones byte for byte (ALS's are not
 expected to be). Not a test: run it by hand, e.g.
 
     python benchmarks/spark_engines.py --scale 0.02            # the default data
-    python benchmarks/spark_engines.py --scale 1.0 --master 'local[16]' --driver-memory 48g --out /tmp/spark-1.0.json
+    python benchmarks/spark_engines.py --scale 1.0 --raw-dir /data/gen-1.0/data/synthetic --out /tmp/spark-1.0.json
 """
 from __future__ import annotations
 
@@ -81,14 +81,16 @@ def main() -> None:
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--als", action="store_true", help="also the als stage (MLlib against implicit)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--raw-dir", type=Path, help="raw files generated earlier at this scale (skips generate)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"spark-bench-{args.scale}-"))
-    scratch_project(workdir, args.scale, 50_000)
+    scratch_project(workdir, args.scale, 50_000, args.raw_dir)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    set_params(workdir, lambda p: p["data"].update(raw_dir="data/synthetic"))
-    if not (workdir / "data/synthetic/interactions.parquet").exists():
+    if args.raw_dir is None:
+        set_params(workdir, lambda p: p["data"].update(raw_dir="data/synthetic"))
+    if args.raw_dir is None and not (workdir / "data/synthetic/interactions.parquet").exists():
         print("generate:", run_stage(workdir, "generate", env), flush=True)
     stages = STAGES + (["als"] if args.als else [])
     results = {"scale": args.scale, "master": args.master, "cpus": os.cpu_count(), "stages": {}}
