@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,12 @@ def run_logged(command: list[str], workdir: Path, env: dict[str, str], log_path:
         return process.wait()
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU of every finished child process and its descendants (all their threads)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, required=True, help="generate.scale (1.0 = real data size)")
@@ -92,14 +99,16 @@ def main() -> None:
     if args.profile:
         repro = [str(bin_dir / "py-spy"), "record", "--subprocesses", "--nonblocking", "--rate", "20",
                  "--format", "raw", "--output", str(args.profile.resolve()), "--", *repro]
-    began = time.perf_counter()
+    began, cpu_before = time.perf_counter(), children_cpu_seconds()
     if code == 0:
         code = run_logged(repro, workdir, env, log_path, stages)
-    total = time.perf_counter() - began
+    total, cpu = time.perf_counter() - began, children_cpu_seconds() - cpu_before
     print(f"{'dvc repro':<12} {total:>9.1f} s without generate (scale {args.scale}, exit {code}, log {log_path})")
+    print(f"{'CPU':<12} {cpu:>9.1f} s user + system over every process (DVC, the stages, their threads): "
+          f"{cpu / total:.2f} cores busy on average")
     if args.out:
-        args.out.write_text(json.dumps({"scale": args.scale, "real_path_seconds": total, "stages": stages},
-                                       indent=2) + "\n")
+        args.out.write_text(json.dumps({"scale": args.scale, "real_path_seconds": total, "cpu_seconds": cpu,
+                                        "stages": stages}, indent=2) + "\n")
     if not args.keep and args.workdir is None:
         shutil.rmtree(workdir)
     sys.exit(code)
