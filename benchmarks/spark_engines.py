@@ -1,11 +1,11 @@
 """The data stages on both engines at a chosen scale: wall time and the whole machine's peak memory per stage.
 
-Generates the synthetic data once in a scratch copy of the project (``pipeline_benchmark.scratch_project``), or
-reads raw files generated earlier (``--raw-dir``), then runs ``python -m src.stages.<stage>`` for clean, eda, split, popular and played_next with
-``engine.name: local`` and again with ``spark`` (``--als`` adds the als stage, with ``als.engine``). Memory is
-the peak summed RSS of the stage's process tree (the Python driver, Spark's JVM and its Python workers),
-sampled every 0.1 s. Each Spark stage's files are checked to be the local ones byte for byte (ALS's are not
-expected to be). Not a test: run it by hand, e.g.
+Generates the synthetic data once in a scratch copy of the project (``pipeline_benchmark.scratch_project``),
+or reads raw files generated earlier (``--raw-dir``), then runs ``python -m src.stages.<stage>`` for clean,
+eda, split, popular and played_next with ``engine.name: local`` and again with ``spark`` (``--als`` adds the
+als stage, with ``als.engine``). Memory is the peak summed RSS of the stage's process tree (the Python driver,
+Spark's JVM and its Python workers), sampled every 0.1 s. Each Spark stage's files are checked to be the local
+ones byte for byte (ALS's are not expected to be). Not a test: run it by hand, e.g.
 
     python benchmarks/spark_engines.py --scale 0.02            # the default data
     python benchmarks/spark_engines.py --scale 1.0 --raw-dir /data/gen-1.0/data/synthetic --out /tmp/spark-1.0.json
