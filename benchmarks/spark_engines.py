@@ -5,10 +5,13 @@ or reads raw files generated earlier (``--raw-dir``), then runs ``python -m src.
 eda, split, popular and played_next with ``engine.name: local`` and again with ``spark`` (``--als`` adds the
 als stage, with ``als.engine``). Memory is the peak summed RSS of the stage's process tree (the Python driver,
 Spark's JVM and its Python workers), sampled every 0.1 s. Each Spark stage's files are checked to be the local
-ones byte for byte (ALS's are not expected to be). Not a test: run it by hand, e.g.
+ones byte for byte (ALS's are not expected to be). Stages run in order, each on both engines before the next
+(Spark's split reads the events the last clean wrote: the same bytes either way). Not a test: run it by hand, e.g.
 
     python benchmarks/spark_engines.py --scale 0.02            # the default data
     python benchmarks/spark_engines.py --scale 1.0 --raw-dir /data/gen-1.0/data/synthetic --out /tmp/spark-1.0.json
+    python benchmarks/spark_engines.py --scale 3.0 --raw-dir ... --workdir /data/bench-3.0 --out /data/spark-3.0.json \\
+        --stages clean split                                    # a long run in parts, into the same JSON
 """
 from __future__ import annotations
 
@@ -82,7 +85,9 @@ def main() -> None:
     parser.add_argument("--als", action="store_true", help="also the als stage (MLlib against implicit)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--raw-dir", type=Path, help="raw files generated earlier at this scale (skips generate)")
-    parser.add_argument("--out", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON here (merged into what it holds)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES + ["als"], help="these stages only (default: all)")
+    parser.add_argument("--engines", nargs="+", choices=["local", "spark"], default=["local", "spark"])
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"spark-bench-{args.scale}-"))
@@ -92,29 +97,32 @@ def main() -> None:
         set_params(workdir, lambda p: p["data"].update(raw_dir="data/synthetic"))
     if args.raw_dir is None and not (workdir / "data/synthetic/interactions.parquet").exists():
         print("generate:", run_stage(workdir, "generate", env), flush=True)
-    stages = STAGES + (["als"] if args.als else [])
-    results = {"scale": args.scale, "master": args.master, "cpus": os.cpu_count(), "stages": {}}
-    local_files = {}
-    for engine in ("local", "spark"):
-        def choose(params, engine=engine):
-            params["engine"]["name"] = params["als"]["engine"] = engine
-            params["engine"]["spark"].update(master=args.master, driver_memory=args.driver_memory,
-                                             executor_memory=args.executor_memory,
-                                             shuffle_partitions=args.shuffle_partitions)
-        set_params(workdir, choose)
-        for stage in stages:
+    stages = args.stages or STAGES + (["als"] if args.als else [])
+    # a long run goes stage by stage, in parts if need be: --out keeps what earlier parts measured
+    results = json.loads(args.out.read_text()) if args.out and args.out.exists() else {"stages": {}}
+    results.update(scale=args.scale, master=args.master, cpus=os.cpu_count())
+    for stage in stages:
+        for engine in args.engines:
+            set_params(workdir, lambda params, engine=engine: choose(params, engine, args))
             result = run_stage(workdir, stage, env)
-            files = digests(workdir, stage)
-            if engine == "local":
-                local_files[stage] = files
-            elif stage != "als":
-                result["same_files_as_local"] = files == local_files[stage]
-            results["stages"].setdefault(stage, {})[engine] = result
-            print(f"{engine:5} {stage:11} {result}", flush=True)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+            result["md5"] = digests(workdir, stage)
+            measured = results["stages"].setdefault(stage, {})
+            measured[engine] = result
+            if stage != "als" and {"local", "spark"} <= measured.keys():
+                measured["spark"]["same_files_as_local"] = measured["spark"]["md5"] == measured["local"]["md5"]
+            print(f"{engine:5} {stage:11} {({k: v for k, v in result.items() if k != 'md5'})}", flush=True)
+            if args.out:
+                args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({stage: {engine: {k: v for k, v in result.items() if k != "md5"}
+                              for engine, result in measured.items()}
+                      for stage, measured in results["stages"].items()}, indent=2))
+
+
+def choose(params: dict, engine: str, args: argparse.Namespace) -> None:
+    """``engine`` for the data stages and ALS, with the command line's Spark settings."""
+    params["engine"]["name"] = params["als"]["engine"] = engine
+    params["engine"]["spark"].update(master=args.master, driver_memory=args.driver_memory,
+                                     executor_memory=args.executor_memory, shuffle_partitions=args.shuffle_partitions)
 
 
 if __name__ == "__main__":

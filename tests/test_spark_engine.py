@@ -265,3 +265,42 @@ def test_part_files_out_of_order_stop_the_write_and_leave_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="part-00002.parquet: Spark wrote the rows out of _row order"):
         stream_sorted_parts(parts, "_row", tmp_path / "out" / "t.parquet", schema)
     assert not (tmp_path / "out").exists()
+
+
+def test_spark_played_next_in_chunks_of_a_few_users_equals_the_local_file(spark, default_data, tmp_path):
+    """Python workers pair a chunk of whole users (and rank a chunk of whole tracks) at a time: with chunks
+    of a few hundred rows, cut across many Arrow batches, the pairs are still the local engine's."""
+    from src.spark_engine.spark_played_next import played_next as played_next_on_spark
+
+    batch_rows = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    saved = spark.conf.get(batch_rows)
+    spark.conf.set(batch_rows, "100")
+    try:
+        frame = played_next_on_spark(spark, default_data["spark"] / "train.parquet", **PLAYED_NEXT, worker_rows=300)
+    finally:
+        spark.conf.set(batch_rows, saved)
+    write_parquet(frame, tmp_path / "played_next.parquet")
+    assert (tmp_path / "played_next.parquet").read_bytes() == (default_data["local"] / "played_next.parquet").read_bytes()
+
+
+def test_whole_key_chunks_never_split_a_key_and_keep_every_row():
+    from src.spark_engine.spark_played_next import whole_key_chunks
+
+    keys = np.repeat(np.arange(40), np.random.default_rng(3).integers(1, 30, 40))
+    batches = pa.table({"k": keys, "row": np.arange(len(keys))}).to_batches(max_chunksize=7)
+    chunks = list(whole_key_chunks(iter(batches), "k", 25))
+    assert np.array_equal(np.concatenate([chunk["row"].to_numpy() for chunk in chunks]), np.arange(len(keys)))
+    firsts = [chunk["k"].to_numpy()[0] for chunk in chunks[1:]]
+    lasts = [chunk["k"].to_numpy()[-1] for chunk in chunks[:-1]]
+    assert all(first != last for first, last in zip(firsts, lasts)) and len(chunks) > 5
+
+
+def test_the_executors_get_the_project_code(spark):
+    """played_next runs ``src.recsys`` functions in the executors' Python workers: a cluster's nodes get the
+    package from the session (``ship_code``), not from an install."""
+    import zipfile
+
+    from pyspark import SparkFiles
+
+    names = spark.sparkContext.parallelize([0], 1).map(lambda _: zipfile.ZipFile(SparkFiles.get("src.zip")).namelist()).first()
+    assert {"src/recsys/sequential_rules.py", "src/spark_engine/spark_played_next.py"} <= set(names)

@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -98,12 +99,26 @@ def start_session(settings: SparkSettings, app: str) -> SparkSession:
     return spark
 
 
+def ship_code(spark: SparkSession, folder: Path) -> None:
+    """Send this project's ``src`` package (its .py files) to the executors' Python workers: played_next
+    pairs listens with ``src.recsys`` functions there, which a cluster's nodes do not have installed."""
+    package = Path(__file__).resolve().parents[1]
+    archive = folder / "src.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for module in sorted(package.rglob("*.py")):
+            bundle.write(module, module.relative_to(package.parent).as_posix())
+    spark.sparkContext.addPyFile(str(archive))
+
+
 @contextlib.contextmanager
 def spark_session(settings: SparkSettings, app: str) -> Iterator[SparkSession]:
     """A session for one stage, stopped at the end (the JVM goes with the stage's process)."""
     spark = start_session(settings, app)
     try:
-        yield spark
+        # the archive is served to the executors from here until the session ends
+        with tempfile.TemporaryDirectory(dir=settings.local_dir, prefix="code-") as folder:
+            ship_code(spark, Path(folder))
+            yield spark
     finally:
         spark.stop()
 
