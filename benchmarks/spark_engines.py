@@ -108,7 +108,7 @@ def main() -> None:
             result["md5"] = digests(workdir, stage)
             measured = results["stages"].setdefault(stage, {})
             measured[engine] = result
-            if stage != "als" and {"local", "spark"} <= measured.keys():
+            if stage != "als" and all("md5" in measured.get(name, {}) for name in ("local", "spark")):
                 measured["spark"]["same_files_as_local"] = measured["spark"]["md5"] == measured["local"]["md5"]
             print(f"{engine:5} {stage:11} {({k: v for k, v in result.items() if k != 'md5'})}", flush=True)
             if args.out:

@@ -142,6 +142,29 @@ def test_spark_split_samples_train_as_the_local_engine(spark, default_data, tmp_
         assert got.read_bytes() == want.read_bytes()
 
 
+def test_spark_split_writes_in_file_order_across_many_read_partitions(spark, default_data, tmp_path):
+    """Train and test are written without a global sort (their rows stay in the file's order): with the
+    events cut into many row groups and read as many partitions, they are still the local files."""
+    from src.spark_engine import spark_split
+
+    events = tmp_path / "events.parquet"
+    pq.write_table(pq.read_table(default_data["local"] / "events.parquet"), events, row_group_size=20_000)
+    local_files = [tmp_path / f"{name}.parquet" for name in ("train", "test")]
+    report = split_file(events, *local_files, "2022-12-16", 1.0, 42)
+    remote_files = [tmp_path / f"spark_{name}.parquet" for name in ("train", "test")]
+    split_bytes = "spark.sql.files.maxPartitionBytes"
+    saved = spark.conf.get(split_bytes)
+    spark.conf.set(split_bytes, str(256 * 1024))
+    try:
+        partitions = spark.read.parquet(str(events)).rdd.getNumPartitions()
+        assert spark_split.time_split(spark, events, "2022-12-16", 1.0, 42, *remote_files) == report
+    finally:
+        spark.conf.set(split_bytes, saved)
+    assert partitions >= 8
+    for want, got in zip(local_files, remote_files):
+        assert got.read_bytes() == want.read_bytes()
+
+
 def test_spark_stages_on_the_dirty_raw_tables(dirty_data):
     assert_same_files(dirty_data)
     report = json.loads((dirty_data["spark"] / "data_quality.json").read_text())

@@ -23,14 +23,19 @@ from pyspark.sql import DataFrame
 from src.recsys.streaming import parquet_stream, row_groups
 
 
-def write_sorted(frame: DataFrame, order: str, target: Path | str, schema: pa.Schema) -> int:
+def write_sorted(frame: DataFrame, order: str, target: Path | str, schema: pa.Schema, in_order: bool = False) -> int:
     """Write ``frame``'s ``schema`` columns, sorted by its unique int column ``order`` (not written), to
     ``target`` as ``write_parquet`` would write the collected table; the rows written. A long column is cast
-    to the schema's type (started_at: int64 nanoseconds to ``timestamp[ns]``)."""
+    to the schema's type (started_at: int64 nanoseconds to ``timestamp[ns]``).
+
+    ``in_order``: the frame's partitions already hold its rows in ``order``, one after the other (rows of one
+    file, filtered or broadcast-joined, never shuffled): they are written as they are, without the global
+    sort (a sampling pass and a shuffle of every row). The driver's order check still guards the claim."""
     target = Path(target)
     scratch = target.parent / f".{target.name}.spark-{uuid.uuid4().hex}"
     try:
-        frame.select(*schema.names, order).orderBy(order).write.parquet(str(scratch))
+        rows = frame.select(*schema.names, order)
+        (rows if in_order else rows.orderBy(order)).write.parquet(str(scratch))
         return stream_sorted_parts(sorted(scratch.glob("part-*.parquet")), order, target, schema)
     finally:
         with contextlib.suppress(FileNotFoundError):

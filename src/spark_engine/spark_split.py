@@ -52,7 +52,7 @@ def time_split(spark: SparkSession, events_path: Path | str, split_date: str, tr
     train = train.cache()
     test = events.filter(F.col("test"))
     train_tracks = train.select(TRACK).distinct().withColumn("known", F.lit(True))
-    test = test.join(train_tracks, TRACK, "left").withColumn("known", F.coalesce("known", F.lit(False))).cache()
+    test = test.join(F.broadcast(train_tracks), TRACK, "left").withColumn("known", F.coalesce("known", F.lit(False))).cache()
     train_users = train.select(USER).distinct()
     test_users = test.filter("known").select(USER).distinct()
     counts = train.agg(F.count("*").alias("events"), F.countDistinct(USER).alias("users"),
@@ -70,8 +70,9 @@ def time_split(spark: SparkSession, events_path: Path | str, split_date: str, tr
     }
     check_report(report, split_date, train_sample_frac)
     schema = pandas_schema(pq.read_schema(events_path))
-    write_sorted(train, ROW, train_path, schema)
-    write_sorted(test.filter("known"), ROW, test_path, schema)
+    # straight from the file (filtered; the test side joins a broadcast table): in order unless sampled
+    write_sorted(train, ROW, train_path, schema, in_order=train_sample_frac >= 1.0)
+    write_sorted(test.filter("known"), ROW, test_path, schema, in_order=True)
     for frame in (events, train, test):
         frame.unpersist()
     return report
