@@ -165,6 +165,18 @@ def test_spark_split_writes_in_file_order_across_many_read_partitions(spark, def
         assert got.read_bytes() == want.read_bytes()
 
 
+def test_spark_clean_with_shuffle_joins_writes_the_same_events(spark, dirty_data, tmp_path, monkeypatch):
+    """Past ``BROADCAST_ROWS`` duplicate rows or dropped users, the anti-joins shuffle and the events are
+    sorted back into file order before the write: the same file and report as the broadcast path."""
+    from src.spark_engine import spark_cleaning
+
+    monkeypatch.setattr(spark_cleaning, "BROADCAST_ROWS", 0)
+    raw_dir = write_raw(tmp_path / "raw", tiny_raw_tables())
+    _, report = spark_cleaning.clean(spark, raw_dir, synthetic.MIN_USER_EVENTS, tmp_path / "events.parquet")
+    assert report == json.loads((dirty_data["local"] / "data_quality.json").read_text())
+    assert (tmp_path / "events.parquet").read_bytes() == (dirty_data["local"] / "events.parquet").read_bytes()
+
+
 def test_spark_stages_on_the_dirty_raw_tables(dirty_data):
     assert_same_files(dirty_data)
     report = json.loads((dirty_data["spark"] / "data_quality.json").read_text())

@@ -74,51 +74,85 @@ def clean_tracks(spark: SparkSession, raw_dir: Path, catalog: pd.DataFrame) -> t
     return kept, report
 
 
+BROADCAST_ROWS = 5_000_000  # a table of ids joined by broadcast (kept in every task) up to this many rows
+
+
+def in_order_anti_join(frame: DataFrame, drop: DataFrame, key: str, rows: int) -> tuple[DataFrame, bool]:
+    """``frame`` without the rows whose ``key`` is in ``drop`` (``rows`` of them), and whether ``frame``'s
+    order survives: a broadcast join streams each partition as it is, a shuffle join (for a large ``drop``)
+    does not."""
+    if rows <= BROADCAST_ROWS:
+        return frame.join(F.broadcast(drop), key, "left_anti"), True
+    return frame.join(drop, key, "left_anti"), False
+
+
+def duplicate_rows(events: DataFrame) -> tuple[DataFrame, int]:
+    """``_row`` of every copy of an event but its first (an event is its four columns), and how many.
+
+    Only a 64-bit hash of each event and its row move between tasks (not the events, as a window over the
+    four columns would move them); the events sharing a hash are few (copies and hash collisions), and
+    only they are compared column by column."""
+    hashed = events.withColumn("hash", F.xxhash64(*EVENT_COLUMNS))
+    shared = hashed.groupBy("hash").count().filter(F.col("count") > 1).select("hash").cache()
+    candidates = shared.count()
+    if candidates == 0:
+        shared.unpersist()
+        return events.sparkSession.createDataFrame([], f"{ROW} long"), 0
+    same_row = Window.partitionBy(*EVENT_COLUMNS).orderBy(ROW)
+    near = hashed.join(F.broadcast(shared) if candidates <= BROADCAST_ROWS else shared, "hash", "left_semi")
+    copies = near.withColumn("copy", F.row_number().over(same_row)).filter(F.col("copy") > 1).select(ROW).cache()
+    count = copies.count()
+    shared.unpersist()
+    return copies, count
+
+
 def clean_events(spark: SparkSession, raw_dir: Path, kept_track_ids: np.ndarray, min_user_events: int,
                  events_path: Path) -> tuple[dict[str, int], pd.DataFrame]:
     """The event rules of ``cleaning.clean_events`` on Spark: the kept events in file order written to
-    ``events_path`` (the local engine's file), the report and the listens per track (``track_id``, ``listens``)."""
+    ``events_path`` (the local engine's file), the report and the listens per track (``track_id``, ``listens``).
+
+    The events keep the file's order from the read to the write (filters and broadcast joins), so the write
+    needs no global sort of every listen."""
     path = raw_dir / "interactions.parquet"
     raw = read_ordered(spark, path, EVENT_COLUMNS)
     raw = raw.withColumn(STARTED_AT, nanos_of(raw, STARTED_AT))
     has_null = F.lit(False)
     for column in EVENT_COLUMNS:
         has_null = has_null | F.col(column).isNull()
-    raw = raw.withColumn("null", has_null)
-    events = raw.filter(~F.col("null"))
+    events = raw.filter(~has_null)
     check_ranges(events, path, ID_RANGES)
-    same_row = Window.partitionBy(*EVENT_COLUMNS).orderBy(ROW)
+    counts = raw.agg(F.count("*").alias("events_in"), F.sum(has_null.cast("long")).alias("null")).first()
+    copies, duplicates = duplicate_rows(events)
+    events, in_order = in_order_anti_join(events, copies, ROW, duplicates)
     known = spark.createDataFrame(pd.DataFrame({TRACK: kept_track_ids.astype(np.int64)})) \
         .withColumn("known", F.lit(True))
-    events = (events.withColumn("duplicate", F.row_number().over(same_row) > 1)
-              .join(F.broadcast(known), TRACK, "left")
-              .withColumn("known", F.coalesce("known", F.lit(False)))
-              .cache())
-    counts = raw.agg(F.count("*").alias("events_in"), F.sum(F.col("null").cast("long")).alias("null")).first()
-    flags = events.agg(F.countDistinct(USER).alias("users_in"),
-                       F.sum(F.col("duplicate").cast("long")).alias("duplicate"),
-                       F.sum((~F.col("duplicate") & ~F.col("known")).cast("long")).alias("unknown")).first()
-    kept = events.filter(~F.col("duplicate") & F.col("known"))
-    per_user = kept.groupBy(USER).agg(F.count("*").alias("n")).cache()
+    events = (events.join(F.broadcast(known), TRACK, "left")
+              .withColumn("known", F.coalesce("known", F.lit(False))))
+    per_user = events.groupBy(USER).agg(F.count("*").alias("events"),
+                                        F.sum(F.col("known").cast("long")).alias("n")).cache()
     enough = F.col("n") >= min_user_events
-    users = per_user.agg(F.sum((~enough).cast("long")).alias("few_users"),
+    users = per_user.agg(F.count("*").alias("users_in"),
+                         F.sum(F.col("events") - F.col("n")).alias("unknown"),
+                         F.sum((~enough & (F.col("n") > 0)).cast("long")).alias("few_users"),
                          F.sum(F.when(~enough, F.col("n")).otherwise(0)).alias("few_events"),
                          F.sum(enough.cast("long")).alias("users_out"),
                          F.sum(F.when(enough, F.col("n")).otherwise(0)).alias("events_out")).first()
     report = {
-        "events_in": int(counts["events_in"]), "users_in": int(flags["users_in"]),
+        "events_in": int(counts["events_in"]), "users_in": int(users["users_in"]),
         "events_removed_null": int(counts["null"] or 0),
-        "events_removed_duplicate": int(flags["duplicate"] or 0),
-        "events_removed_unknown_track": int(flags["unknown"] or 0),
+        "events_removed_duplicate": duplicates,
+        "events_removed_unknown_track": int(users["unknown"] or 0),
         "users_removed_few_events": int(users["few_users"] or 0),
         "events_removed_few_user_events": int(users["few_events"] or 0),
         "events_out": int(users["events_out"] or 0),
         "users_out": int(users["users_out"] or 0),
     }
-    kept = kept.join(per_user.filter(enough).select(USER), USER, "left_semi")
+    few_users = per_user.filter(~enough).select(USER)
+    kept, users_in_order = in_order_anti_join(events.filter("known"), few_users, USER,
+                                              report["users_in"] - report["users_out"])
     listens = kept.groupBy(TRACK).agg(F.count("*").alias("listens")).toPandas()
-    write_sorted(kept, ROW, events_path, EVENTS_SCHEMA)
-    events.unpersist()
+    write_sorted(kept, ROW, events_path, EVENTS_SCHEMA, in_order=in_order and users_in_order)
+    copies.unpersist()
     per_user.unpersist()
     return report, listens
 
