@@ -339,3 +339,14 @@ def test_the_executors_get_the_project_code(spark):
 
     names = spark.sparkContext.parallelize([0], 1).map(lambda _: zipfile.ZipFile(SparkFiles.get("src.zip")).namelist()).first()
     assert {"src/recsys/sequential_rules.py", "src/spark_engine/spark_played_next.py"} <= set(names)
+
+
+def test_what_the_jvm_logs_during_a_stage_reaches_stderr(spark, capfd):
+    """The JVM's stderr is held while the session starts (a failed start shows one line): afterwards its log
+    must pass through, or a task's error during a stage would leave only "SparkContext was shut down"."""
+    import time
+
+    with pytest.raises(Exception):
+        spark.sparkContext.parallelize([1], 1).map(lambda _: 1 // 0).collect()
+    time.sleep(1.0)  # the pump thread forwards as the JVM writes
+    assert "ZeroDivisionError" in capfd.readouterr().err

@@ -30,6 +30,7 @@ from src.recsys.sequential_rules import (batch_listeners, pair_matrix, session_s
 from .spark_session import ROW, day_of, nanos_of, read_ordered
 
 WORKER_ROWS = 2_000_000  # listens (whole users) or pairs (whole tracks) a Python worker holds: ~200 MB of arrays
+BATCH_ROWS = 100_000  # rows per Arrow batch a worker sends back (a chunk's sums are millions of rows)
 LISTENERS = "listeners"
 CHUNK_SCHEMA = pa.schema([(TRACK, pa.int64()), (NEXT_TRACK, pa.int64()), ("raw", pa.float32()),
                           (LISTENERS, pa.int64())])  # a pair row (no listeners) or a listeners row (no next)
@@ -103,17 +104,18 @@ def played_next(spark: SparkSession, train_path: Path | str, window: int, distan
 
     def user_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for chunk in whole_key_chunks(batches, USER, worker_rows):
-            yield chunk_sums(chunk[USER].to_numpy(), chunk["day"].to_numpy(), chunk[TRACK].to_numpy(),
-                             window, distance_decay)
+            yield from sliced(chunk_sums(chunk[USER].to_numpy(), chunk["day"].to_numpy(), chunk[TRACK].to_numpy(),
+                                         window, distance_decay))
 
-    chunks = sessions.mapInArrow(user_sums, ddl(CHUNK_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
+    # on disk, not in the heap: at the real data's size the cached sums outgrew a 4g heap (OutOfMemoryError)
+    chunks = sessions.mapInArrow(user_sums, ddl(CHUNK_SCHEMA)).persist(StorageLevel.DISK_ONLY)
     counted = (chunks.filter(F.col(NEXT_TRACK).isNull()).groupBy(TRACK).agg(F.sum(LISTENERS).alias(LISTENERS))
                .orderBy(TRACK).toPandas())
     listener_ids, listeners = counted[TRACK].to_numpy(np.int64), counted[LISTENERS].to_numpy(np.int64)
 
     def ranked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for chunk in whole_key_chunks(batches, TRACK, worker_rows):
-            yield ranked_chunk(chunk, listener_ids, listeners, popularity_exponent, min_support, n)
+            yield from sliced(ranked_chunk(chunk, listener_ids, listeners, popularity_exponent, min_support, n))
 
     pairs = (chunks.filter(F.col(NEXT_TRACK).isNotNull()).select(TRACK, NEXT_TRACK, "raw")
              .repartition(TRACK).sortWithinPartitions(TRACK))
@@ -122,6 +124,12 @@ def played_next(spark: SparkSession, train_path: Path | str, window: int, distan
     chunks.unpersist()
     order = np.lexsort((top[RANK].to_numpy(), top[TRACK].to_numpy()))
     return ranked_table(*(top[name].to_numpy()[order] for name in (TRACK, NEXT_TRACK, SCORE, RANK)), TRACK, NEXT_TRACK)
+
+
+def sliced(batch: pa.RecordBatch, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """``batch`` in slices of at most ``rows`` (views, no copy): the JVM takes a worker's batches one at a time."""
+    for begin in range(0, batch.num_rows, rows):
+        yield batch.slice(begin, rows)
 
 
 def ddl(schema: pa.Schema) -> str:

@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -54,23 +55,47 @@ def first_line(error: BaseException, java_output: str = "") -> str:
     return next((line.strip() for line in text if line.strip()), type(error).__name__)
 
 
-@contextlib.contextmanager
-def captured_stderr() -> Iterator[list[str]]:
-    """Collect what the process and its children (spark-submit's JVM) write to stderr; yields a list that holds
-    the text afterwards. The caller decides whether to show it: a failed start shows one line, not the trace."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    holder: list[str] = []
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield holder
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            holder.append(sink.read().decode(errors="replace"))
+class HeldStderr:
+    """This process's stderr (fd 2), and so that of the JVM spark-submit starts, turned into a pipe whose text
+    is held while the session starts; ``release`` gives fd 2 back and returns the text. The JVM keeps the pipe
+    for its whole life, so from then on a thread passes what it writes through to the real stderr: its errors
+    during the stage (a task's OutOfMemoryError, an executor lost) must reach the stage's log."""
+
+    def __init__(self) -> None:
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._held: list[bytes] = []
+        self._passing = False
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        threading.Thread(target=self._pump, args=(read_end,), daemon=True).start()
+
+    def _pump(self, read_end: int) -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while data := pipe.read(1 << 16):
+                with self._lock:
+                    if not self._passing:
+                        self._held.append(data)
+                        continue
+                while data:
+                    data = data[os.write(2, data):]
+        self._closed.set()
+
+    def release(self, wait: float = 0.0) -> str:
+        """Give stderr back and return the text held, after waiting up to ``wait`` seconds for the pipe to
+        close (a JVM that failed to start is exiting, its reason maybe not yet written)."""
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._closed.wait(wait)
+        with self._lock:
+            self._passing = True
+            text = b"".join(self._held).decode(errors="replace")
+            self._held.clear()
+        return text
 
 
 def start_session(settings: SparkSettings, app: str) -> SparkSession:
@@ -81,21 +106,22 @@ def start_session(settings: SparkSettings, app: str) -> SparkSession:
     for key, value in session_conf(settings, app).items():
         builder = builder.config(key, value)
     failure = None
-    with captured_stderr() as output:
-        try:
-            spark = builder.getOrCreate()
-            spark.sparkContext.setLogLevel("ERROR")
-            spark.sparkContext.setCheckpointDir(settings.checkpoint_dir)
-            spark.range(1).count()  # executors answer: a master that accepts no work fails here, not mid-stage
-        except Exception as error:  # py4j / PySpark errors: the Java failure becomes one line naming the settings
-            failure = error
+    held = HeldStderr()
+    try:
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        spark.sparkContext.setCheckpointDir(settings.checkpoint_dir)
+        spark.range(1).count()  # executors answer: a master that accepts no work fails here, not mid-stage
+    except Exception as error:  # py4j / PySpark errors: the Java failure becomes one line naming the settings
+        failure = error
+    output = held.release(wait=5.0 if failure is not None else 0.0)
     if failure is not None:
         raise ConfigError(
             f"params.yaml: engine.spark (master {settings.master!r}, driver_memory {settings.driver_memory!r}, "
             f"executor_memory {settings.executor_memory!r}): Spark could not start a session: "
-            f"{first_line(failure, output[0])}"
+            f"{first_line(failure, output)}"
         ) from None
-    sys.stderr.write(output[0])  # a good start's warnings stay visible
+    sys.stderr.write(output)  # a good start's warnings stay visible
     return spark
 
 
