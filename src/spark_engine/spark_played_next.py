@@ -32,8 +32,8 @@ from .spark_session import ROW, day_of, nanos_of, read_ordered
 WORKER_ROWS = 2_000_000  # listens (whole users) or pairs (whole tracks) a Python worker holds: ~200 MB of arrays
 BATCH_ROWS = 100_000  # rows per Arrow batch a worker sends back (a chunk's sums are millions of rows)
 LISTENERS = "listeners"
-CHUNK_SCHEMA = pa.schema([(TRACK, pa.int64()), (NEXT_TRACK, pa.int64()), ("raw", pa.float32()),
-                          (LISTENERS, pa.int64())])  # a pair row (no listeners) or a listeners row (no next)
+CHUNK_SCHEMA = pa.schema([(TRACK, pa.int32()), (NEXT_TRACK, pa.int32()), ("raw", pa.float32()),
+                          (LISTENERS, pa.int32())])  # a pair row (no listeners) or a listeners row (no next)
 RANKED_SCHEMA = pa.schema([(TRACK, pa.int32()), (NEXT_TRACK, pa.int32()), (SCORE, pa.float32()), (RANK, pa.int16())])
 
 
@@ -45,15 +45,12 @@ def chunk_sums(users: np.ndarray, days: np.ndarray, tracks: np.ndarray, window: 
     pairs = pair_matrix(codes, session_starts(users, days), window, decay, len(track_ids)).tocoo()
     listeners = batch_listeners(users, codes, len(track_ids))
     heard = np.flatnonzero(listeners)
-    n_pairs, n_heard = pairs.nnz, len(heard)
+    is_pair = np.r_[np.ones(pairs.nnz, bool), np.zeros(len(heard), bool)]
     return pa.RecordBatch.from_arrays([
-        pa.array(np.r_[track_ids[pairs.row], track_ids[heard]].astype(np.int64)),
-        pa.array(np.r_[track_ids[pairs.col].astype(np.int64), np.zeros(n_heard, np.int64)],
-                 mask=np.r_[np.zeros(n_pairs, bool), np.ones(n_heard, bool)]),
-        pa.array(np.r_[pairs.data, np.zeros(n_heard, np.float32)], mask=np.r_[np.zeros(n_pairs, bool),
-                                                                              np.ones(n_heard, bool)]),
-        pa.array(np.r_[np.zeros(n_pairs, np.int64), listeners[heard]], mask=np.r_[np.ones(n_pairs, bool),
-                                                                                 np.zeros(n_heard, bool)]),
+        pa.array(np.r_[track_ids[pairs.row], track_ids[heard]].astype(np.int32)),
+        pa.array(np.r_[track_ids[pairs.col], track_ids[heard]].astype(np.int32), mask=~is_pair),
+        pa.array(np.r_[pairs.data, np.zeros(len(heard), np.float32)], mask=~is_pair),
+        pa.array(np.r_[np.zeros(pairs.nnz, np.int32), listeners[heard]].astype(np.int32), mask=is_pair),
     ], schema=CHUNK_SCHEMA)
 
 
