@@ -302,6 +302,21 @@ def test_part_files_out_of_order_stop_the_write_and_leave_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_write_removes_the_part_files_a_killed_run_left(spark, tmp_path):
+    from src.spark_engine.spark_output import write_sorted
+
+    target = tmp_path / "events.parquet"
+    stale = tmp_path / ".events.parquet.spark-0123abcd"
+    (stale / "nested").mkdir(parents=True)
+    (stale / "nested" / "part-00000.parquet").write_bytes(b"left by a SIGKILL")
+    other = tmp_path / ".train.parquet.spark-0123abcd"  # another target's scratch is not this write's to remove
+    other.mkdir()
+    frame = spark.createDataFrame([(3, 30), (1, 10), (2, 20)], "position long, value long")
+    assert write_sorted(frame, "position", target, pa.schema([("value", pa.int64())])) == 3
+    assert pq.read_table(target)["value"].to_pylist() == [10, 20, 30]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [other.name, "events.parquet"]
+
+
 def test_spark_played_next_in_chunks_of_a_few_users_equals_the_local_file(spark, default_data, tmp_path):
     """Python workers pair a chunk of whole users (and rank a chunk of whole tracks) at a time: with chunks
     of a few hundred rows, cut across many Arrow batches, the pairs are still the local engine's."""

@@ -33,6 +33,7 @@ def write_sorted(frame: DataFrame, order: str, target: Path | str, schema: pa.Sc
     file, filtered or broadcast-joined, never shuffled): they are written as they are, without the global
     sort (a sampling pass and a shuffle of every row). The driver's order check still guards the claim."""
     target = Path(target)
+    remove_stale_scratch(target)
     scratch = target.parent / f".{target.name}.spark-{uuid.uuid4().hex}"
     try:
         rows = frame.select(*schema.names, order)
@@ -41,6 +42,13 @@ def write_sorted(frame: DataFrame, order: str, target: Path | str, schema: pa.Sc
     finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(scratch)
+
+
+def remove_stale_scratch(target: Path) -> None:
+    """Remove the part-file folders a killed run left beside ``target`` (its ``finally`` never ran): at
+    scale 3.0 one holds 2.7 GB. DVC runs one stage at a time in a workspace, so none of them is in use."""
+    for stale in target.parent.glob(f".{target.name}.spark-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def stream_sorted_parts(parts: list[Path], order: str, target: Path, schema: pa.Schema) -> int:
