@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(scratch)
         target = service_target(args.bundle, workdir, extra_env={"RECSYS_WORKERS": str(args.workers)})
         try:
-            print(f"| request kind | µs of server CPU per request | requests |\n|---|---|---|")
+            print("| request kind | µs of server CPU per request | requests |\n|---|---|---|")
             for kind, mix in KINDS.items():
                 requests_file = workdir / "requests.txt"
                 requests_file.write_text("GET /health\n" if mix is None else "\n".join(lines(bundle, 50_000, mix, 0)))
