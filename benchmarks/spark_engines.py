@@ -3,10 +3,11 @@
 Generates the synthetic data once in a scratch copy of the project (``pipeline_benchmark.scratch_project``),
 or reads raw files generated earlier (``--raw-dir``), then runs ``python -m src.stages.<stage>`` for clean,
 eda, split, popular and played_next with ``engine.name: local`` and again with ``spark`` (``--als`` adds the
-als stage, with ``als.engine``). Memory is the peak RSS of the stage's process tree, each address space once (the Python driver,
-Spark's JVM and its Python workers), sampled every 0.1 s. Each Spark stage's files are checked to be the local
-ones byte for byte (ALS's are not expected to be). Stages run in order, each on both engines before the next
-(Spark's split reads the events the last clean wrote: the same bytes either way). Not a test: run it by hand, e.g.
+als stage, with ``als.engine``). Memory is the peak RSS of the stage's process tree, each address space
+counted once (the Python driver, Spark's JVM and its Python workers), sampled every 0.1 s. Each Spark
+stage's files are checked to be the local ones byte for byte (ALS's are not expected to be). Stages run in
+order, each on both engines before the next (Spark's split reads the events the last clean wrote: the same
+bytes either way). Not a test: run it by hand, e.g.
 
     python benchmarks/spark_engines.py --scale 0.02            # the default data
     python benchmarks/spark_engines.py --scale 1.0 --raw-dir /data/gen-1.0/data/synthetic --out /tmp/spark-1.0.json
