@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 
-from src.recsys.streaming import parquet_stream, row_groups
+from src.recsys.streaming import ROW_GROUP_ROWS, parquet_stream
 
 
 def write_sorted(frame: DataFrame, order: str, target: Path | str, schema: pa.Schema, in_order: bool = False) -> int:
@@ -57,7 +58,9 @@ def stream_sorted_parts(parts: list[Path], order: str, target: Path, schema: pa.
     rows = 0
     with parquet_stream(target, schema) as write:
         for part in parts:
-            for group in row_groups(part):
+            # in batches, not Spark's row groups: one can hold 20M rows when a task writes a whole input split
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=ROW_GROUP_ROWS):
+                group = pa.Table.from_batches([batch])
                 keys = group[order].to_numpy()
                 if len(keys) == 0:
                     continue
